@@ -1,0 +1,49 @@
+//! The `sdvp` command. Thin glue: every command lives in its own file and calls the crates.
+
+mod cmd_eval;
+mod cmd_generate;
+mod cmd_program;
+mod cmd_trace;
+mod cmd_world;
+
+use clap::{Parser, Subcommand};
+
+/// Visual programming with stepwise distillation.
+#[derive(Parser)]
+#[command(name = "sdvp", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check, run and list step or Python programs.
+    Program(cmd_program::ProgramArgs),
+    /// Render traces as HTML visual rationales.
+    Trace(cmd_trace::TraceArgs),
+    /// Generate and look at the procedural world.
+    World(cmd_world::WorldArgs),
+    /// Run programs on a dataset split and score the answers.
+    Eval(cmd_eval::EvalArgs),
+    /// Generate programs for a dataset split with a language model.
+    Generate(cmd_generate::GenerateArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Program(a) => cmd_program::run(a),
+        Command::Trace(a) => cmd_trace::run(a),
+        Command::World(a) => cmd_world::run(a),
+        Command::Eval(a) => cmd_eval::run(a),
+        Command::Generate(a) => cmd_generate::run(a),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}

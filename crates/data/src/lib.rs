@@ -1,0 +1,1 @@
+//! The procedural visual-reasoning world, its tasks and oracle, and loaders for real datasets.

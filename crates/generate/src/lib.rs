@@ -1,0 +1,1 @@
+//! Program generation: prompts, OpenAI-compatible, local, embedded and gold generators, cache.

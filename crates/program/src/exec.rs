@@ -1,0 +1,217 @@
+//! Running step programs on the scheduler.
+
+use crate::ast::{ArgValue, Literal, Problem, Program};
+use crate::module::Backend;
+use crate::parser::parse;
+use crate::scheduler::{ModuleCtx, Scheduler, SchedulerConfig, SchedulerStats};
+use crate::steps::{Registry, StepArgs};
+use crate::trace::{ProgramStyle, Trace, TraceError, TraceStep};
+use crate::validate::validate;
+use crate::value::{format_number, Value, ValueType};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// One program to run: its text, its inputs and whatever the caller wants kept in the trace.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub source: String,
+    pub inputs: BTreeMap<String, Value>,
+    pub meta: BTreeMap<String, serde_json::Value>,
+}
+
+/// Parse and validate; all problems at once.
+pub fn check_program(
+    source: &str,
+    registry: &Registry,
+    inputs: &[(&str, ValueType)],
+) -> Result<Program, Vec<Problem>> {
+    let (program, mut problems) = parse(source);
+    if problems.is_empty() {
+        problems = validate(&program, registry, inputs);
+    }
+    if problems.is_empty() {
+        Ok(program)
+    } else {
+        Err(problems)
+    }
+}
+
+fn literal_value(l: &Literal) -> Value {
+    match l {
+        Literal::Str(s) => Value::Text(s.clone()),
+        Literal::Int(i) => Value::Number(*i as f64),
+        Literal::Float(f) => Value::Number(*f),
+        Literal::Bool(b) => Value::Bool(*b),
+    }
+}
+
+fn source_line(source: &str, line: usize) -> String {
+    source
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// Run one step program; every failure ends up in the trace, never as a panic.
+pub async fn run_step_program(
+    registry: &Registry,
+    job: &Job,
+    ctx: &ModuleCtx,
+    backend_name: &str,
+) -> Trace {
+    let start = Instant::now();
+    let mut trace = Trace::new(job.id.clone(), ProgramStyle::Step, job.source.clone());
+    trace.inputs = job.inputs.clone();
+    trace.meta = job.meta.clone();
+    trace.backend = backend_name.to_string();
+    let input_types: Vec<(&str, ValueType)> = job
+        .inputs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.value_type()))
+        .collect();
+    let program = match check_program(&job.source, registry, &input_types) {
+        Ok(p) => p,
+        Err(problems) => {
+            trace.error = Some(TraceError {
+                kind: "invalid_program".into(),
+                message: problems
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                line: problems.first().map(|p| p.line),
+                problems,
+            });
+            trace.micros = start.elapsed().as_micros() as u64;
+            return trace;
+        }
+    };
+    let mut env: BTreeMap<String, Value> = job.inputs.clone();
+    let mut last = None;
+    for (index, step) in program.steps.iter().enumerate() {
+        let step_start = Instant::now();
+        let Some(module) = registry.get(&step.module) else {
+            // Validation rejects unknown modules; keep the guard for registries changed after it.
+            trace.error = Some(TraceError {
+                kind: "step_failed".into(),
+                message: format!("unknown module {}", step.module),
+                line: Some(step.line),
+                problems: Vec::new(),
+            });
+            break;
+        };
+        let mut args = BTreeMap::new();
+        for a in &step.args {
+            let v = match &a.value {
+                ArgValue::Var(name) => env.get(name).cloned(),
+                ArgValue::Lit(l) => Some(literal_value(l)),
+            };
+            if let Some(v) = v {
+                args.insert(a.name.clone(), v);
+            }
+        }
+        let step_args = StepArgs {
+            step: step.clone(),
+            args: args.clone(),
+            env: env.clone(),
+        };
+        let outcome = module.run(step_args, ctx).await;
+        let calls = ctx.drain_calls();
+        let mut entry = TraceStep {
+            index,
+            line: step.line,
+            text: source_line(&job.source, step.line),
+            module: step.module.clone(),
+            output_var: Some(step.output.clone()),
+            args,
+            output: None,
+            calls,
+            micros: step_start.elapsed().as_micros() as u64,
+            error: None,
+        };
+        match outcome {
+            Ok(v) => {
+                entry.output = Some(v.clone());
+                env.insert(step.output.clone(), v.clone());
+                last = Some(v);
+                trace.steps.push(entry);
+            }
+            Err(message) => {
+                entry.error = Some(message.clone());
+                trace.steps.push(entry);
+                trace.error = Some(TraceError {
+                    kind: "step_failed".into(),
+                    message: format!("line {} ({}): {message}", step.line, step.module),
+                    line: Some(step.line),
+                    problems: Vec::new(),
+                });
+                break;
+            }
+        }
+    }
+    if trace.error.is_none() {
+        trace.answer = last.as_ref().map(|v| match v {
+            Value::Number(n) => format_number(*n),
+            other => other.to_answer(),
+        });
+        trace.result = last;
+    }
+    trace.micros = start.elapsed().as_micros() as u64;
+    trace
+}
+
+/// Run many step programs with batched model calls; traces come back in input order.
+pub fn run_step_programs(
+    registry: &Registry,
+    backend: &dyn Backend,
+    config: SchedulerConfig,
+    jobs: &[Job],
+) -> (Vec<Trace>, SchedulerStats) {
+    let mut out: Vec<Option<Trace>> = vec![None; jobs.len()];
+    let stats =
+        run_step_programs_streaming(registry, backend, config, jobs, |i, t| out[i] = Some(t));
+    let traces = out
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| t.unwrap_or_else(|| stalled_trace(&jobs[i])))
+        .collect();
+    (traces, stats)
+}
+
+/// Like [`run_step_programs`], handing each trace to `done(index, trace)` as it finishes.
+pub fn run_step_programs_streaming(
+    registry: &Registry,
+    backend: &dyn Backend,
+    config: SchedulerConfig,
+    jobs: &[Job],
+    done: impl FnMut(usize, Trace),
+) -> SchedulerStats {
+    let scheduler = Scheduler::new(backend, config);
+    let name = backend.name();
+    let name = name.as_str();
+    scheduler.run_streaming(
+        jobs.len(),
+        |ctx, i| {
+            let job = &jobs[i];
+            async move { run_step_program(registry, job, &ctx, name).await }
+        },
+        |i| stalled_trace(&jobs[i]),
+        done,
+    )
+}
+
+fn stalled_trace(job: &Job) -> Trace {
+    let mut t = Trace::new(job.id.clone(), ProgramStyle::Step, job.source.clone());
+    t.inputs = job.inputs.clone();
+    t.meta = job.meta.clone();
+    t.error = Some(TraceError {
+        kind: "stalled".into(),
+        message: "program waited on something the scheduler does not provide".into(),
+        line: None,
+        problems: Vec::new(),
+    });
+    t
+}

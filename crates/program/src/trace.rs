@@ -1,0 +1,164 @@
+//! Execution traces: the single record of what a program did.
+//!
+//! One JSON object per line (JSONL). Answers, metrics, HTML rationales and SDVP's sub-task
+//! mining are all derived from traces, so a trace carries enough to rebuild every model
+//! input exactly: each call's [`Request`](crate::module::Request) names the source image, the
+//! crop chain and the sub-question.
+//!
+//! Schema `sdvp.trace/1` (fields added later are optional, so old readers keep working):
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `schema` | `"sdvp.trace/1"` |
+//! | `id` | the program's id (usually the question id) |
+//! | `style` | `step` or `python` |
+//! | `program` | the program text as run |
+//! | `inputs` | input name → value (`IMAGE`, or `LEFT`/`RIGHT`) |
+//! | `backend` | the backend's name |
+//! | `steps[]` | `index`, `line`, `text`, `module`, `output_var`, `args`, `output`, `calls[]`, `micros`, `error` |
+//! | `steps[].calls[]` | model calls of that step: `request`, `response` or `error`, `batch_size`, `micros` |
+//! | `result` | the final value, if the program finished |
+//! | `answer` | the result as an answer string |
+//! | `error` | `kind`, `message`, `line`, `problems[]` when the program did not finish |
+//! | `meta` | free-form data of the caller (question, gold answer, task…) |
+
+use crate::ast::Problem;
+use crate::scheduler::CallRecord;
+use crate::value::Value;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+pub const TRACE_SCHEMA: &str = "sdvp.trace/1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProgramStyle {
+    Step,
+    Python,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceStep {
+    pub index: usize,
+    pub line: usize,
+    pub text: String,
+    pub module: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_var: Option<String>,
+    #[serde(default)]
+    pub args: BTreeMap<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(default)]
+    pub calls: Vec<CallRecord>,
+    pub micros: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceError {
+    /// `invalid_program`, `step_failed`, `module_failed`, `stalled`, `limit`, …
+    pub kind: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Problem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trace {
+    pub schema: String,
+    pub id: String,
+    pub style: ProgramStyle,
+    pub program: String,
+    #[serde(default)]
+    pub inputs: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub backend: String,
+    #[serde(default)]
+    pub steps: Vec<TraceStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<TraceError>,
+    pub micros: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub meta: BTreeMap<String, serde_json::Value>,
+}
+
+impl Trace {
+    pub fn new(id: impl Into<String>, style: ProgramStyle, program: impl Into<String>) -> Self {
+        Self {
+            schema: TRACE_SCHEMA.to_string(),
+            id: id.into(),
+            style,
+            program: program.into(),
+            inputs: BTreeMap::new(),
+            backend: String::new(),
+            steps: Vec::new(),
+            result: None,
+            answer: None,
+            error: None,
+            micros: 0,
+            meta: BTreeMap::new(),
+        }
+    }
+    /// Every model call of the program, in order.
+    pub fn calls(&self) -> impl Iterator<Item = (&TraceStep, &CallRecord)> {
+        self.steps
+            .iter()
+            .flat_map(|s| s.calls.iter().map(move |c| (s, c)))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TraceIoError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: not a trace: {message}")]
+    Parse {
+        path: String,
+        line: usize,
+        message: String,
+    },
+}
+
+/// Read a traces file. A line that is not a trace is an error naming the file and line.
+pub fn read_traces(path: &Path) -> Result<Vec<Trace>, TraceIoError> {
+    let io = |source| TraceIoError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let trace: Trace = serde_json::from_str(&line).map_err(|e| TraceIoError::Parse {
+            path: path.display().to_string(),
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        out.push(trace);
+    }
+    Ok(out)
+}
+
+/// Append one trace as a single line and flush, so a killed run keeps every finished trace.
+pub fn append_trace(out: &mut impl Write, trace: &Trace) -> std::io::Result<()> {
+    let line = serde_json::to_string(trace).map_err(std::io::Error::other)?;
+    out.write_all(line.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()
+}

@@ -1,0 +1,1 @@
+//! ViperGPT-style Python programs in a sandboxed interpreter with batched model calls.
