@@ -1,8 +1,65 @@
-//! `sdvp trace` (not built yet).
+//! `sdvp trace`: look at traces.
 
-#[derive(clap::Args)]
-pub struct TraceArgs {}
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use sdvp_report::{render_traces, ImageResolver};
+use std::path::PathBuf;
 
-pub fn run(_args: TraceArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("`sdvp trace` is not built yet")
+#[derive(Args)]
+pub struct TraceArgs {
+    #[command(subcommand)]
+    command: TraceCommand,
+}
+
+#[derive(Subcommand)]
+enum TraceCommand {
+    /// Render a visual rationale per program: each step's line, its images with crop regions
+    /// and boxes drawn, the crops, outputs, model calls, and errors highlighted.
+    Html {
+        traces: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Folders to look for source images in (a world directory, an image folder).
+        /// The traces file's folder and its parents are tried as well.
+        #[arg(long = "images")]
+        images: Vec<PathBuf>,
+        /// Render at most this many programs.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+}
+
+pub fn run(args: TraceArgs) -> anyhow::Result<i32> {
+    match args.command {
+        TraceCommand::Html {
+            traces,
+            out,
+            mut images,
+            limit,
+        } => {
+            let mut all = sdvp_program::trace::read_traces(&traces)?;
+            if let Some(n) = limit {
+                all.truncate(n);
+            }
+            if let Some(dir) = traces.parent() {
+                images.extend(dir.ancestors().map(|p| p.to_path_buf()));
+            }
+            let mut resolver = ImageResolver::new(images);
+            let summary = render_traces(&all, &mut resolver, &out)
+                .with_context(|| format!("rendering into {}", out.display()))?;
+            println!(
+                "{} page(s) in {}",
+                summary.pages,
+                out.join("index.html").display()
+            );
+            if !summary.missing_images.is_empty() {
+                eprintln!(
+                    "warning: {} source image(s) not found (e.g. {}); pass --images DIR",
+                    summary.missing_images.len(),
+                    summary.missing_images[0]
+                );
+            }
+            Ok(0)
+        }
+    }
 }

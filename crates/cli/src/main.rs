@@ -1,5 +1,6 @@
 //! The `sdvp` command. Thin glue: every command lives in its own file and calls the crates.
 
+mod backends;
 mod cmd_eval;
 mod cmd_generate;
 mod cmd_program;

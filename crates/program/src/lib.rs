@@ -14,6 +14,7 @@ pub mod exec;
 pub mod expr;
 pub mod module;
 pub mod parser;
+pub mod print;
 pub mod scheduler;
 pub mod scripted;
 pub mod steps;
