@@ -1,0 +1,103 @@
+//! Teacher labelling: the teacher answers the sub-tasks' requests in batches.
+
+use crate::mine::SubTask;
+use sdvp_program::module::{Backend, ModuleKind, Request, Response};
+use serde::{Deserialize, Serialize};
+
+/// A teacher's answer to one sub-task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Label {
+    pub subtask: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<Response>,
+    /// The teacher's confidence in [0, 1] (answer score, verdict score, top choice score).
+    pub confidence: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Confidence carried by a response (1 for responses without a score).
+pub fn confidence(r: &Response) -> f32 {
+    match r {
+        Response::Answer { score, .. } | Response::Verdict { score, .. } => *score,
+        Response::Choice { index, scores } => scores.get(*index).copied().unwrap_or(0.0),
+        Response::Detections { scores, .. } => scores.first().copied().unwrap_or(1.0),
+        Response::Depth { .. } | Response::Text { .. } => 1.0,
+    }
+}
+
+/// Maps sub-tasks onto a teacher's interface and its answers back (e.g. rephrasing a question
+/// for a teacher trained on one template, or mapping its label vocabulary to answers).
+pub trait Adapter: Send + Sync {
+    /// The request to send the teacher, or `None` when the teacher cannot answer this sub-task.
+    fn to_teacher(&self, request: &Request) -> Option<Request>;
+    fn from_teacher(&self, request: &Request, response: Response) -> Response {
+        let _ = request;
+        response
+    }
+}
+
+/// Sends requests unchanged.
+pub struct Identity;
+impl Adapter for Identity {
+    fn to_teacher(&self, request: &Request) -> Option<Request> {
+        Some(request.clone())
+    }
+}
+
+/// Label every sub-task with the teacher, `batch` requests at a time, in order.
+pub fn label(
+    subtasks: &[SubTask],
+    teacher: &dyn Backend,
+    adapter: &dyn Adapter,
+    batch: usize,
+) -> Vec<Label> {
+    let mut out: Vec<Label> = Vec::with_capacity(subtasks.len());
+    for kind in [
+        ModuleKind::Detect,
+        ModuleKind::Vqa,
+        ModuleKind::Verify,
+        ModuleKind::Classify,
+        ModuleKind::Depth,
+        ModuleKind::Llm,
+    ] {
+        let mine: Vec<(usize, Request)> = subtasks
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.module == kind)
+            .filter_map(|(i, s)| adapter.to_teacher(&s.request).map(|r| (i, r)))
+            .collect();
+        for chunk in mine.chunks(batch.max(1)) {
+            let requests: Vec<Request> = chunk.iter().map(|(_, r)| r.clone()).collect();
+            let answers = teacher.run_batch(kind, &requests);
+            for ((i, _), answer) in chunk.iter().zip(answers) {
+                let s = &subtasks[*i];
+                out.push(match answer {
+                    Ok(r) => {
+                        let r = adapter.from_teacher(&s.request, r);
+                        Label {
+                            subtask: s.id.clone(),
+                            confidence: confidence(&r),
+                            response: Some(r),
+                            error: None,
+                        }
+                    }
+                    Err(e) => Label {
+                        subtask: s.id.clone(),
+                        response: None,
+                        confidence: 0.0,
+                        error: Some(e.message),
+                    },
+                });
+            }
+        }
+    }
+    // Keep the sub-tasks' order whatever the module grouping was.
+    let order: std::collections::HashMap<&str, usize> = subtasks
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    out.sort_by_key(|l| order.get(l.subtask.as_str()).copied().unwrap_or(usize::MAX));
+    out
+}

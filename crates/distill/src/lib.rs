@@ -1,0 +1,16 @@
+//! Stepwise distillation (SDVP), the model-agnostic half.
+//!
+//! 1. [`mine`]: every model call recorded in the traces of a task's training programs becomes
+//!    a [`SubTask`](mine::SubTask), with the exact request the student saw and its answer;
+//! 2. [`label`]: a task-specific teacher (any [`Backend`](sdvp_program::Backend), usually
+//!    wrapped in an adapter) answers the same requests, batched;
+//! 3. [`replay`]: a label is kept only if it is confident enough and, substituted back into
+//!    its program in place of the student's answer, leads to the gold final answer. The
+//!    program is re-executed with every other call answered from the trace, so no model runs.
+//!
+//! What remains (fine-tuning the student on the kept labels with a forgetting guard) needs
+//! tensors and lives with the models.
+
+pub mod label;
+pub mod mine;
+pub mod replay;
