@@ -2,7 +2,7 @@
 //! time per item, run batched (cap 32) and one at a time. Prints wall time, the time spent
 //! inside the module, the executor's own overhead as a share of module time, and the ratio.
 //!
-//! `cargo run --release -p sdvp-bench --bin bench-executor [-- PROGRAMS FIXED_US PER_ITEM_US]`
+//! `cargo run --release -p sdvp-bench --bin bench-executor [-- PROGRAMS FIXED_US PER_ITEM_US WINDOW]`
 
 use sdvp_program::exec::{run_step_programs, Job};
 use sdvp_program::module::{Backend, ModuleError, ModuleKind, Request, Response};
@@ -107,10 +107,11 @@ fn main() {
     let n = args.first().copied().unwrap_or(10_000) as usize;
     let fixed = Duration::from_micros(args.get(1).copied().unwrap_or(200));
     let per_item = Duration::from_micros(args.get(2).copied().unwrap_or(20));
+    let window = args.get(3).copied().unwrap_or(256) as usize;
     println!("{n} programs, module cost {fixed:?} per call + {per_item:?} per item");
     let jobs = jobs(n);
     let batched = run(
-        "batched (cap 32)",
+        &format!("batched (cap 32, window {window})"),
         &jobs,
         SchedulerConfig {
             max_batch: 32,

@@ -31,7 +31,7 @@ pub fn confidence(r: &Response) -> f32 {
 pub trait Adapter: Send + Sync {
     /// The request to send the teacher, or `None` when the teacher cannot answer this sub-task.
     fn to_teacher(&self, request: &Request) -> Option<Request>;
-    fn from_teacher(&self, request: &Request, response: Response) -> Response {
+    fn answer_back(&self, request: &Request, response: Response) -> Response {
         let _ = request;
         response
     }
@@ -74,7 +74,7 @@ pub fn label(
                 let s = &subtasks[*i];
                 out.push(match answer {
                     Ok(r) => {
-                        let r = adapter.from_teacher(&s.request, r);
+                        let r = adapter.answer_back(&s.request, r);
                         Label {
                             subtask: s.id.clone(),
                             confidence: confidence(&r),

@@ -9,6 +9,7 @@ use crate::trace::{ProgramStyle, Trace, TraceError, TraceStep};
 use crate::validate::validate;
 use crate::value::{format_number, Value, ValueType};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::time::Instant;
 
 /// One program to run: its text, its inputs and whatever the caller wants kept in the trace.
@@ -89,9 +90,9 @@ pub async fn run_step_program(
             return trace;
         }
     };
-    let mut env: BTreeMap<String, Value> = job.inputs.clone();
+    let mut env: Rc<BTreeMap<String, Value>> = Rc::new(job.inputs.clone());
     let mut last = None;
-    for (index, step) in program.steps.iter().enumerate() {
+    for (index, step) in program.steps.into_iter().map(Rc::new).enumerate() {
         let step_start = Instant::now();
         let Some(module) = registry.get(&step.module) else {
             // Validation rejects unknown modules; keep the guard for registries changed after it.
@@ -116,7 +117,7 @@ pub async fn run_step_program(
         let step_args = StepArgs {
             step: step.clone(),
             args: args.clone(),
-            env: env.clone(),
+            env: Rc::clone(&env),
         };
         let outcome = module.run(step_args, ctx).await;
         let calls = ctx.drain_calls();
@@ -135,7 +136,7 @@ pub async fn run_step_program(
         match outcome {
             Ok(v) => {
                 entry.output = Some(v.clone());
-                env.insert(step.output.clone(), v.clone());
+                Rc::make_mut(&mut env).insert(step.output.clone(), v.clone());
                 last = Some(v);
                 trace.steps.push(entry);
             }

@@ -14,6 +14,7 @@ use crate::value::{Boxes, ImageRef, Value, ValueType};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 
 pub use builtin::{CropDirection, CropSettings};
@@ -55,9 +56,10 @@ pub struct Signature {
 /// Arguments bound to values, plus the program's variables so far (EVAL reads them).
 #[derive(Debug, Clone)]
 pub struct StepArgs {
-    pub step: Step,
+    pub step: Rc<Step>,
     pub args: BTreeMap<String, Value>,
-    pub env: BTreeMap<String, Value>,
+    /// Shared, not copied: most modules never read it, and a program's variables only grow.
+    pub env: Rc<BTreeMap<String, Value>>,
 }
 
 impl StepArgs {
