@@ -131,7 +131,7 @@ fn check(style: Style, inputs: Inputs, file: &Path) -> anyhow::Result<i32> {
             let registry = Registry::visual_reasoning(Default::default());
             check_program(&source, &registry, &input_types(inputs, &source)).map(|p| p.steps.len())
         }
-        Style::Python => bail!("python style: wiring pending (sandbox crate in progress)"),
+        Style::Python => sdvp_python::check_program(&source).map(|p| p.body.len()),
     };
     match result {
         Ok(n) => {
@@ -173,16 +173,12 @@ fn run_one(
 ) -> anyhow::Result<i32> {
     let source = read_source(file)?;
     let mut inputs = BTreeMap::new();
-    match (image2, style) {
-        (Some(right), Style::Step) => {
+    match image2 {
+        Some(right) => {
             inputs.insert("LEFT".to_string(), image_input(image)?);
             inputs.insert("RIGHT".to_string(), image_input(right)?);
         }
-        (Some(right), Style::Python) => {
-            inputs.insert("LEFT".to_string(), image_input(image)?);
-            inputs.insert("RIGHT".to_string(), image_input(right)?);
-        }
-        (None, _) => {
+        None => {
             inputs.insert("IMAGE".to_string(), image_input(image)?);
         }
     }
@@ -205,7 +201,9 @@ fn run_one(
             config,
             jobs,
         ),
-        Style::Python => bail!("python style: wiring pending (sandbox crate in progress)"),
+        Style::Python => {
+            sdvp_python::run_python_programs(backend.as_ref(), config, jobs, &Default::default())
+        }
     };
     let Some(trace) = traces.into_iter().next() else {
         bail!("the executor returned no trace");

@@ -1,0 +1,201 @@
+//! Calls: user functions, builtins, methods, attribute lookup.
+
+use super::{Ctl, Interp, LocalFut, TbEntry, R};
+use crate::ast::{Body, Loc};
+use crate::obj::{ExcKind, ExcObj, Function, Obj};
+use crate::{builtins, methods, patch};
+use std::rc::Rc;
+
+pub(crate) type Kwargs = Vec<(Rc<str>, Obj)>;
+
+impl<'a> Interp<'a> {
+    /// Call any callable value.
+    pub fn call_obj<'b>(
+        &'b mut self,
+        f: Obj,
+        args: Vec<Obj>,
+        kwargs: Kwargs,
+        loc: Loc,
+    ) -> LocalFut<'b, R<Obj>> {
+        Box::pin(async move {
+            self.tick(1)?;
+            match f {
+                Obj::Func(func) => self.call_function(func, args, kwargs).await,
+                Obj::Builtin(name) => self.call_builtin(name, args, kwargs, loc).await,
+                Obj::Method(m) => {
+                    let (recv, name) = (m.0.clone(), m.1.clone());
+                    self.call_method(recv, &name, args, kwargs, loc).await
+                }
+                Obj::ExcType(kind) => {
+                    let message = match args.as_slice() {
+                        [] => String::new(),
+                        [one] => crate::format::to_str(self, one)?,
+                        many => {
+                            let t = self.new_tuple(many.to_vec())?;
+                            crate::format::to_str(self, &t)?
+                        }
+                    };
+                    self.alloc(64 + message.len() as u64)?;
+                    Ok(Obj::Exc(Rc::new(ExcObj {
+                        kind,
+                        message: message.into(),
+                    })))
+                }
+                o => Err(self.type_error(format!("'{}' object is not callable", o.type_name()))),
+            }
+        })
+    }
+
+    /// Call a user-defined function or lambda with Python's argument binding rules
+    /// (positional, then keywords, then defaults).
+    pub async fn call_function(
+        &mut self,
+        f: Rc<Function>,
+        args: Vec<Obj>,
+        kwargs: Kwargs,
+    ) -> R<Obj> {
+        if self.frames.len() > self.limits.max_depth {
+            return Err(self.limit(format!(
+                "recursion depth limit of {} calls exceeded",
+                self.limits.max_depth
+            )));
+        }
+        let def = f.def.clone();
+        if args.len() > def.params.len() {
+            return Err(self.type_error(format!(
+                "{}() takes {} positional arguments but {} were given",
+                def.name,
+                def.params.len(),
+                args.len()
+            )));
+        }
+        let scope = self.new_scope(Some(f.scope.clone()))?;
+        let mut bound: Vec<Option<Obj>> = args.into_iter().map(Some).collect();
+        bound.resize(def.params.len(), None);
+        for (name, v) in kwargs {
+            let Some(i) = def.params.iter().position(|p| p.name == name) else {
+                return Err(self.type_error(format!(
+                    "{}() got an unexpected keyword argument '{name}'",
+                    def.name
+                )));
+            };
+            if bound[i].is_some() {
+                return Err(self.type_error(format!(
+                    "{}() got multiple values for argument '{name}'",
+                    def.name
+                )));
+            }
+            bound[i] = Some(v);
+        }
+        {
+            let mut vars = scope.vars.borrow_mut();
+            for ((p, v), default) in def.params.iter().zip(bound).zip(&f.defaults) {
+                match v.or_else(|| default.clone()) {
+                    Some(v) => {
+                        vars.insert(p.name.clone(), v);
+                    }
+                    None => {
+                        drop(vars);
+                        return Err(self.type_error(format!(
+                            "{}() missing required argument: '{}'",
+                            def.name, p.name
+                        )));
+                    }
+                }
+            }
+        }
+        let saved = std::mem::replace(&mut self.scope, scope);
+        self.frames.push(TbEntry {
+            func: def.name.clone(),
+            loc: def.loc,
+        });
+        let r = match &def.body {
+            Body::Block(b) => self.exec_block(b).await,
+            Body::Expr(e) => match self.eval(e).await {
+                Ok(v) => Err(Ctl::Return(v)),
+                Err(c) => Err(c),
+            },
+        };
+        self.frames.pop();
+        self.scope = saved;
+        match r {
+            Ok(()) => Ok(Obj::None),
+            Err(Ctl::Return(v)) => Ok(v),
+            Err(Ctl::Exc(mut raised)) => {
+                if let Some(caller) = self.frames.last() {
+                    raised.tb.push(caller.clone());
+                }
+                Err(Ctl::Exc(raised))
+            }
+            Err(Ctl::Break) | Err(Ctl::Continue) => Err(self.exc(
+                ExcKind::RuntimeError,
+                "'break' or 'continue' outside a loop",
+            )),
+            Err(fatal) => Err(fatal),
+        }
+    }
+
+    /// `o.name` for reading.
+    pub fn get_attr(&mut self, o: Obj, name: &str) -> R<Obj> {
+        let found = match &o {
+            Obj::Patch(p) => {
+                if let Some(v) = patch::attribute(p, name) {
+                    return Ok(v);
+                }
+                patch::METHODS.contains(&name)
+            }
+            Obj::Str(_) => methods::STR_METHODS.contains(&name),
+            Obj::List(_) => methods::LIST_METHODS.contains(&name),
+            Obj::Dict(_) => methods::DICT_METHODS.contains(&name),
+            Obj::Set(_) => methods::SET_METHODS.contains(&name),
+            Obj::Tuple(_) => matches!(name, "index" | "count"),
+            Obj::Math => {
+                if let Some(v) = builtins::math_attr(name) {
+                    return Ok(v);
+                }
+                false
+            }
+            Obj::Exc(e) => {
+                if name == "args" {
+                    let msg = Obj::Str(e.message.clone());
+                    return self.new_tuple(vec![msg]);
+                }
+                false
+            }
+            _ => false,
+        };
+        if !found {
+            return Err(self.exc(
+                ExcKind::AttributeError,
+                format!("'{}' object has no attribute '{name}'", o.type_name()),
+            ));
+        }
+        self.alloc(48)?;
+        Ok(Obj::Method(Rc::new((o, name.into()))))
+    }
+
+    /// Call `recv.name(...)`.
+    pub async fn call_method(
+        &mut self,
+        recv: Obj,
+        name: &str,
+        args: Vec<Obj>,
+        kwargs: Kwargs,
+        loc: Loc,
+    ) -> R<Obj> {
+        match &recv {
+            Obj::Patch(p) => self.patch_method(p.clone(), name, args, kwargs, loc).await,
+            Obj::List(_) if name == "sort" => self.list_sort(&recv, args, kwargs).await,
+            Obj::Str(s) if name == "format" => {
+                let out = crate::format::str_format(self, s, &args, &kwargs)?;
+                self.new_str(out)
+            }
+            _ => {
+                if !kwargs.is_empty() {
+                    return Err(self.type_error(format!("{name}() takes no keyword arguments")));
+                }
+                methods::call(self, &recv, name, args)
+            }
+        }
+    }
+}

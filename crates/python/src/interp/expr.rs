@@ -1,0 +1,462 @@
+//! Expressions, comprehensions, iteration and assignment targets.
+
+use super::{Interp, LocalFut, R};
+use crate::ast::{CmpOp, CompFor, CompKind, Expr, ExprKind, FPart, Target, UnOp};
+use crate::obj::{range_len, ExcKind, Function, Obj};
+use crate::{builtins, format, ops};
+use std::rc::Rc;
+
+/// Where a comprehension's elements go. `Any`/`All` stop early, as Python's generators do
+/// when `any(...)`/`all(...)` consume them, so no needless model calls are made.
+pub(crate) enum CompOut {
+    Items(Vec<Obj>),
+    Pairs(Vec<(Obj, Obj)>),
+    Any(bool),
+    All(bool),
+}
+
+/// An iterator over a Python value: ranges lazily, everything else as a snapshot.
+pub(crate) enum ObjIter {
+    Items(std::vec::IntoIter<Obj>),
+    Range { next: i64, left: i64, step: i64 },
+}
+
+impl Iterator for ObjIter {
+    type Item = Obj;
+    fn next(&mut self) -> Option<Obj> {
+        match self {
+            ObjIter::Items(it) => it.next(),
+            ObjIter::Range { next, left, step } => {
+                if *left <= 0 {
+                    return None;
+                }
+                let v = *next;
+                *left -= 1;
+                *next = next.wrapping_add(*step);
+                Some(Obj::Int(v))
+            }
+        }
+    }
+}
+
+impl<'a> Interp<'a> {
+    /// Evaluate an expression (boxed, so evaluation can recurse and suspend anywhere).
+    pub fn eval<'b>(&'b mut self, e: &'b Expr) -> LocalFut<'b, R<Obj>> {
+        Box::pin(async move {
+            if let Err(c) = self.enter_eval() {
+                self.leave_eval();
+                return Err(c);
+            }
+            let r = self.eval_inner(e).await;
+            self.leave_eval();
+            r
+        })
+    }
+
+    async fn eval_inner(&mut self, e: &Expr) -> R<Obj> {
+        self.tick(1)?;
+        Ok(match &e.kind {
+            ExprKind::None => Obj::None,
+            ExprKind::Bool(b) => Obj::Bool(*b),
+            ExprKind::Int(i) => Obj::Int(*i),
+            ExprKind::Float(f) => Obj::Float(*f),
+            ExprKind::Str(s) => Obj::Str(s.clone()),
+            ExprKind::FString(parts) => {
+                let s = self.fstring(parts).await?;
+                self.new_str(s)?
+            }
+            ExprKind::Name(n) => self.lookup(n)?,
+            ExprKind::List(items) => {
+                let v = self.eval_all(items).await?;
+                self.new_list(v)?
+            }
+            ExprKind::Tuple(items) => {
+                let v = self.eval_all(items).await?;
+                self.new_tuple(v)?
+            }
+            ExprKind::Set(items) => {
+                let v = self.eval_all(items).await?;
+                self.new_set(v)?
+            }
+            ExprKind::Dict(items) => {
+                let mut pairs = Vec::with_capacity(items.len());
+                for (k, v) in items {
+                    let k = self.eval(k).await?;
+                    let v = self.eval(v).await?;
+                    pairs.push((k, v));
+                }
+                self.new_dict(pairs)?
+            }
+            ExprKind::Attr(obj, name) => {
+                let o = self.eval(obj).await?;
+                self.set_loc(e.loc);
+                self.get_attr(o, name)?
+            }
+            ExprKind::Subscript(obj, idx) => {
+                let o = self.eval(obj).await?;
+                if let ExprKind::Slice(a, b, c) = &idx.kind {
+                    let a = self.eval_opt(a.as_deref()).await?;
+                    let b = self.eval_opt(b.as_deref()).await?;
+                    let c = self.eval_opt(c.as_deref()).await?;
+                    self.set_loc(e.loc);
+                    ops::slice(self, &o, a, b, c)?
+                } else {
+                    let i = self.eval(idx).await?;
+                    self.set_loc(e.loc);
+                    ops::getitem(self, &o, &i)?
+                }
+            }
+            ExprKind::Slice(..) => return Err(self.type_error("a slice outside of `[]`")),
+            ExprKind::Call { func, args, kwargs } => {
+                if let (ExprKind::Name(n), [arg], true) =
+                    (&func.kind, args.as_slice(), kwargs.is_empty())
+                {
+                    if let ExprKind::Comp(CompKind::Generator, elt, gens) = &arg.kind {
+                        let lazy = match &**n {
+                            "any" => Some(CompOut::Any(false)),
+                            "all" => Some(CompOut::All(true)),
+                            _ => None,
+                        };
+                        let shadowed = self.scope.lookup(n).is_some();
+                        if let (Some(mut out), false) = (lazy, shadowed) {
+                            self.comprehension(elt, None, gens, &mut out).await?;
+                            return Ok(match out {
+                                CompOut::Any(b) | CompOut::All(b) => Obj::Bool(b),
+                                _ => Obj::None,
+                            });
+                        }
+                    }
+                }
+                let f = self.eval(func).await?;
+                let args = self.eval_all(args).await?;
+                let mut kw = Vec::with_capacity(kwargs.len());
+                for (name, v) in kwargs {
+                    let v = self.eval(v).await?;
+                    kw.push((name.clone(), v));
+                }
+                self.set_loc(e.loc);
+                self.call_obj(f, args, kw, e.loc).await?
+            }
+            ExprKind::BinOp(l, op, r) => {
+                let l = self.eval(l).await?;
+                let r = self.eval(r).await?;
+                self.set_loc(e.loc);
+                ops::binop(self, *op, &l, &r)?
+            }
+            ExprKind::Unary(op, v) => {
+                let v = self.eval(v).await?;
+                self.set_loc(e.loc);
+                match op {
+                    UnOp::Not => Obj::Bool(!v.truthy()),
+                    UnOp::Neg => match v {
+                        Obj::Bool(b) => Obj::Int(-(b as i64)),
+                        Obj::Int(i) => Obj::Int(i.checked_neg().ok_or_else(|| {
+                            self.exc(ExcKind::OverflowError, "integer overflow (ints are 64-bit)")
+                        })?),
+                        Obj::Float(f) => Obj::Float(-f),
+                        o => {
+                            return Err(self.type_error(format!(
+                                "bad operand type for unary -: '{}'",
+                                o.type_name()
+                            )))
+                        }
+                    },
+                    UnOp::Pos => match v {
+                        Obj::Bool(b) => Obj::Int(b as i64),
+                        Obj::Int(_) | Obj::Float(_) => v,
+                        o => {
+                            return Err(self.type_error(format!(
+                                "bad operand type for unary +: '{}'",
+                                o.type_name()
+                            )))
+                        }
+                    },
+                    UnOp::Invert => match v.as_int() {
+                        Some(i) => Obj::Int(!i),
+                        None => {
+                            return Err(self.type_error(format!(
+                                "bad operand type for unary ~: '{}'",
+                                v.type_name()
+                            )))
+                        }
+                    },
+                }
+            }
+            ExprKind::BoolOp(is_and, values) => {
+                let mut last = Obj::None;
+                for v in values {
+                    last = self.eval(v).await?;
+                    if last.truthy() != *is_and {
+                        break;
+                    }
+                }
+                last
+            }
+            ExprKind::Compare(first, rest) => {
+                let mut left = self.eval(first).await?;
+                for (op, right) in rest {
+                    let right = self.eval(right).await?;
+                    self.set_loc(e.loc);
+                    if !self.compare(*op, &left, &right)? {
+                        return Ok(Obj::Bool(false));
+                    }
+                    left = right;
+                }
+                Obj::Bool(true)
+            }
+            ExprKind::IfExp(test, body, orelse) => {
+                if self.eval(test).await?.truthy() {
+                    self.eval(body).await?
+                } else {
+                    self.eval(orelse).await?
+                }
+            }
+            ExprKind::Lambda(def) => self.make_function(def.clone()).await?,
+            ExprKind::Comp(kind, elt, gens) => {
+                let mut out = CompOut::Items(Vec::new());
+                self.comprehension(elt, None, gens, &mut out).await?;
+                let CompOut::Items(items) = out else {
+                    return Ok(Obj::None);
+                };
+                match kind {
+                    CompKind::Set => self.new_set(items)?,
+                    // Generator expressions are materialised; consumers accept any iterable.
+                    CompKind::List | CompKind::Generator => self.new_list(items)?,
+                }
+            }
+            ExprKind::DictComp(k, v, gens) => {
+                let mut out = CompOut::Pairs(Vec::new());
+                self.comprehension(k, Some(v), gens, &mut out).await?;
+                let CompOut::Pairs(pairs) = out else {
+                    return Ok(Obj::None);
+                };
+                self.new_dict(pairs)?
+            }
+        })
+    }
+
+    fn lookup(&self, name: &str) -> R<Obj> {
+        if let Some(v) = self.scope.lookup(name) {
+            return Ok(v);
+        }
+        if let Some(v) = builtins::lookup(name) {
+            return Ok(v);
+        }
+        Err(self.exc(ExcKind::NameError, format!("name '{name}' is not defined")))
+    }
+
+    pub async fn eval_all(&mut self, items: &[Expr]) -> R<Vec<Obj>> {
+        let mut out = Vec::with_capacity(items.len());
+        for x in items {
+            out.push(self.eval(x).await?);
+        }
+        Ok(out)
+    }
+
+    async fn eval_opt(&mut self, e: Option<&Expr>) -> R<Obj> {
+        match e {
+            Some(e) => self.eval(e).await,
+            None => Ok(Obj::None),
+        }
+    }
+
+    pub async fn make_function(&mut self, def: Rc<crate::ast::FuncDef>) -> R<Obj> {
+        let mut defaults = Vec::with_capacity(def.params.len());
+        for p in &def.params {
+            defaults.push(match &p.default {
+                Some(d) => Some(self.eval(d).await?),
+                None => None,
+            });
+        }
+        self.alloc(128)?;
+        Ok(Obj::Func(Rc::new(Function {
+            def,
+            defaults,
+            scope: self.scope.clone(),
+        })))
+    }
+
+    async fn fstring(&mut self, parts: &[FPart]) -> R<String> {
+        let mut out = String::new();
+        for p in parts {
+            match p {
+                FPart::Lit(s) => out.push_str(s),
+                FPart::Field {
+                    expr,
+                    conversion,
+                    spec,
+                } => {
+                    let v = self.eval(expr).await?;
+                    let spec = Box::pin(self.fstring(spec)).await?;
+                    let v = match conversion {
+                        Some('r') | Some('a') => Obj::str(format::repr(self, &v)?),
+                        Some(_) => Obj::str(format::to_str(self, &v)?),
+                        None => v,
+                    };
+                    let s = format::format_spec(self, &v, &spec)?;
+                    self.alloc(s.len() as u64)?;
+                    out.push_str(&s);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Iterate a value the way `for` does.
+    pub(crate) fn iter_obj(&mut self, o: &Obj) -> R<ObjIter> {
+        let items = match o {
+            Obj::Range(a, b, s) => {
+                return Ok(ObjIter::Range {
+                    next: *a,
+                    left: range_len(*a, *b, *s),
+                    step: *s,
+                })
+            }
+            Obj::List(l) => l.items.borrow().clone(),
+            Obj::Tuple(t) => t.items.clone(),
+            Obj::Str(s) => {
+                let chars: Vec<Obj> = s.chars().map(|c| Obj::str(c.to_string())).collect();
+                self.alloc_items(chars.len())?;
+                chars
+            }
+            Obj::Dict(d) | Obj::Set(d) => d
+                .table
+                .borrow()
+                .entries
+                .iter()
+                .map(|(k, _)| k.clone())
+                .collect(),
+            o => return Err(self.type_error(format!("'{}' object is not iterable", o.type_name()))),
+        };
+        self.alloc_items(items.len())?;
+        Ok(ObjIter::Items(items.into_iter()))
+    }
+
+    /// Materialise an iterable into a vector (for builtins such as `sorted`, `list`).
+    pub fn collect(&mut self, o: &Obj) -> R<Vec<Obj>> {
+        if let Obj::Range(a, b, s) = o {
+            self.alloc_items(range_len(*a, *b, *s) as usize)?;
+        }
+        Ok(self.iter_obj(o)?.collect())
+    }
+
+    pub(crate) fn comprehension<'b>(
+        &'b mut self,
+        elt: &'b Expr,
+        value: Option<&'b Expr>,
+        gens: &'b [CompFor],
+        out: &'b mut CompOut,
+    ) -> LocalFut<'b, R<()>> {
+        Box::pin(async move {
+            let scope = self.new_scope(Some(self.scope.clone()))?;
+            let saved = std::mem::replace(&mut self.scope, scope);
+            let r = self.comp_level(elt, value, gens, 0, out).await;
+            self.scope = saved;
+            r.map(|_| ())
+        })
+    }
+
+    /// One `for` clause of a comprehension; returns true when the consumer wants no more.
+    fn comp_level<'b>(
+        &'b mut self,
+        elt: &'b Expr,
+        value: Option<&'b Expr>,
+        gens: &'b [CompFor],
+        level: usize,
+        out: &'b mut CompOut,
+    ) -> LocalFut<'b, R<bool>> {
+        Box::pin(async move {
+            let Some(g) = gens.get(level) else {
+                let v = self.eval(elt).await?;
+                match out {
+                    CompOut::Items(items) => {
+                        self.alloc(24)?;
+                        items.push(v);
+                    }
+                    CompOut::Pairs(pairs) => {
+                        let val = match value {
+                            Some(x) => self.eval(x).await?,
+                            None => Obj::None,
+                        };
+                        self.alloc(48)?;
+                        pairs.push((v, val));
+                    }
+                    CompOut::Any(found) => {
+                        if v.truthy() {
+                            *found = true;
+                            return Ok(true);
+                        }
+                    }
+                    CompOut::All(all) => {
+                        if !v.truthy() {
+                            *all = false;
+                            return Ok(true);
+                        }
+                    }
+                }
+                return Ok(false);
+            };
+            let iterable = self.eval(&g.iter).await?;
+            let iter = self.iter_obj(&iterable)?;
+            'items: for item in iter {
+                self.tick(1)?;
+                self.assign(&g.target, item).await?;
+                for cond in &g.ifs {
+                    if !self.eval(cond).await?.truthy() {
+                        continue 'items;
+                    }
+                }
+                if self.comp_level(elt, value, gens, level + 1, out).await? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+    }
+
+    /// Bind a value to an assignment target in the current scope.
+    pub fn assign<'b>(&'b mut self, t: &'b Target, v: Obj) -> LocalFut<'b, R<()>> {
+        Box::pin(async move {
+            match t {
+                Target::Name(n) => {
+                    self.scope.vars.borrow_mut().insert(n.clone(), v);
+                }
+                Target::Unpack(targets) => {
+                    let items = self.collect(&v)?;
+                    if items.len() != targets.len() {
+                        return Err(self.value_error(format!(
+                            "cannot unpack {} values into {} targets",
+                            items.len(),
+                            targets.len()
+                        )));
+                    }
+                    for (t, x) in targets.iter().zip(items) {
+                        self.assign(t, x).await?;
+                    }
+                }
+                Target::Subscript(obj, idx) => {
+                    let o = self.eval(obj).await?;
+                    let i = self.eval(idx).await?;
+                    ops::setitem(self, &o, &i, v)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    pub fn compare(&mut self, op: CmpOp, l: &Obj, r: &Obj) -> R<bool> {
+        use std::cmp::Ordering::*;
+        Ok(match op {
+            CmpOp::Eq => ops::eq(self, l, r, 0)?,
+            CmpOp::NotEq => !ops::eq(self, l, r, 0)?,
+            CmpOp::Lt => ops::cmp(self, l, r, 0)? == Some(Less),
+            CmpOp::LtE => matches!(ops::cmp(self, l, r, 0)?, Some(Less | Equal)),
+            CmpOp::Gt => ops::cmp(self, l, r, 0)? == Some(Greater),
+            CmpOp::GtE => matches!(ops::cmp(self, l, r, 0)?, Some(Greater | Equal)),
+            CmpOp::Is => ops::is(l, r),
+            CmpOp::IsNot => !ops::is(l, r),
+            CmpOp::In => ops::contains(self, r, l)?,
+            CmpOp::NotIn => !ops::contains(self, r, l)?,
+        })
+    }
+}

@@ -1,0 +1,354 @@
+//! The async tree-walking interpreter.
+//!
+//! Every evaluation function returns a boxed local future, so a model call deep inside an
+//! expression simply `.await`s [`sdvp_program::ModuleCtx::call`] and the whole program
+//! suspends there until the scheduler has run the batch. All budgets of [`Limits`] are
+//! checked here; exceeding one raises a [`Fatal`] that no `try`/`except`/`finally` can
+//! intercept, so a hostile program cannot swallow its own termination.
+
+mod call;
+mod expr;
+mod stmt;
+
+pub(crate) use call::Kwargs;
+
+use crate::ast::Loc;
+use crate::obj::{DictObj, ExcKind, ExcObj, ListObj, Obj, Scope, Table, TupleObj};
+use crate::Limits;
+use sdvp_program::trace::TraceStep;
+use sdvp_program::ModuleCtx;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+pub(crate) type LocalFut<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Deepest nesting of evaluation calls at once (expressions inside statements inside calls);
+/// bounds the host's native stack whatever the program does.
+pub const MAX_EVAL_DEPTH: usize = 1200;
+
+/// Why a program was ended by the host rather than by Python semantics.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FatalKind {
+    /// A budget of [`Limits`] was exceeded.
+    Limit,
+    /// A model backend failed.
+    ModuleFailed,
+}
+
+/// One frame of a traceback (innermost first while propagating).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TbEntry {
+    pub func: Rc<str>,
+    pub loc: Loc,
+}
+
+/// A Python exception in flight with its traceback.
+#[derive(Debug, Clone)]
+pub struct Raised {
+    pub exc: Rc<ExcObj>,
+    pub tb: Vec<TbEntry>,
+}
+
+/// Non-local control flow and errors.
+#[derive(Debug)]
+pub enum Ctl {
+    Exc(Box<Raised>),
+    Return(Obj),
+    Break,
+    Continue,
+    Fatal(FatalKind, String, Vec<TbEntry>),
+}
+
+pub type R<T> = Result<T, Ctl>;
+
+/// Weak handles on everything that can be part of a reference cycle.
+enum Tracked {
+    List(Weak<ListObj>),
+    Dict(Weak<DictObj>),
+    Scope(Weak<Scope>),
+}
+
+/// One running program.
+pub struct Interp<'a> {
+    pub ctx: &'a ModuleCtx,
+    pub limits: &'a Limits,
+    pub source: &'a str,
+    pub steps: Vec<TraceStep>,
+    pub output: String,
+    pub globals: Rc<Scope>,
+    /// The innermost scope of the code now running.
+    pub scope: Rc<Scope>,
+    /// Call stack: function name and the location currently executing in it.
+    pub frames: Vec<TbEntry>,
+    /// Exceptions being handled (for bare `raise`).
+    pub handling: Vec<Raised>,
+    pub model_calls: usize,
+    step_count: u64,
+    alloc_bytes: u64,
+    eval_depth: usize,
+    started: Instant,
+    waited: Duration,
+    tracked: Vec<Tracked>,
+}
+
+impl<'a> Interp<'a> {
+    pub fn new(ctx: &'a ModuleCtx, limits: &'a Limits, source: &'a str) -> Self {
+        let globals = Rc::new(Scope::default());
+        let mut it = Self {
+            ctx,
+            limits,
+            source,
+            steps: Vec::new(),
+            output: String::new(),
+            globals: globals.clone(),
+            scope: globals.clone(),
+            frames: vec![TbEntry {
+                func: "<module>".into(),
+                loc: Loc::default(),
+            }],
+            handling: Vec::new(),
+            model_calls: 0,
+            step_count: 0,
+            alloc_bytes: 0,
+            eval_depth: 0,
+            started: Instant::now(),
+            waited: Duration::ZERO,
+            tracked: Vec::new(),
+        };
+        it.tracked.push(Tracked::Scope(Rc::downgrade(&globals)));
+        it
+    }
+
+    /// Instructions executed so far.
+    pub fn steps_used(&self) -> u64 {
+        self.step_count
+    }
+
+    /// Bytes charged to the allocation budget so far.
+    pub fn bytes_used(&self) -> u64 {
+        self.alloc_bytes
+    }
+
+    /// Empty every container and scope the program created, breaking reference cycles so
+    /// that nothing of the program outlives it.
+    pub fn release(&mut self) {
+        for t in std::mem::take(&mut self.tracked) {
+            match t {
+                Tracked::List(w) => {
+                    if let Some(l) = w.upgrade() {
+                        let items = std::mem::take(&mut *l.items.borrow_mut());
+                        crate::obj::defer_drop(items);
+                    }
+                }
+                Tracked::Dict(w) => {
+                    if let Some(d) = w.upgrade() {
+                        let items = d.table.borrow_mut().take_all();
+                        crate::obj::defer_drop(items);
+                    }
+                }
+                Tracked::Scope(w) => {
+                    if let Some(s) = w.upgrade() {
+                        s.clear();
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn loc(&self) -> Loc {
+        self.frames.last().map(|f| f.loc).unwrap_or_default()
+    }
+
+    pub fn set_loc(&mut self, loc: Loc) {
+        if let Some(f) = self.frames.last_mut() {
+            f.loc = loc;
+        }
+    }
+
+    fn here(&self) -> Vec<TbEntry> {
+        self.frames.last().cloned().into_iter().collect()
+    }
+
+    /// A Python exception raised at the current location.
+    pub fn exc(&self, kind: ExcKind, message: impl Into<String>) -> Ctl {
+        let message: String = message.into();
+        Ctl::Exc(Box::new(Raised {
+            exc: Rc::new(ExcObj {
+                kind,
+                message: message.into(),
+            }),
+            tb: self.here(),
+        }))
+    }
+
+    pub fn type_error(&self, message: impl Into<String>) -> Ctl {
+        self.exc(ExcKind::TypeError, message)
+    }
+
+    pub fn value_error(&self, message: impl Into<String>) -> Ctl {
+        self.exc(ExcKind::ValueError, message)
+    }
+
+    /// End the program: a budget is spent.
+    pub fn limit(&self, message: impl Into<String>) -> Ctl {
+        Ctl::Fatal(
+            FatalKind::Limit,
+            message.into(),
+            self.frames.iter().rev().cloned().collect(),
+        )
+    }
+
+    /// Count `n` instructions; ends the program past the step or wall-time budget.
+    pub fn tick(&mut self, n: u64) -> R<()> {
+        self.step_count = self.step_count.saturating_add(n);
+        if self.step_count > self.limits.max_steps {
+            return Err(self.limit(format!(
+                "instruction budget of {} steps exceeded",
+                self.limits.max_steps
+            )));
+        }
+        if self.step_count % 1024 < n.max(1) {
+            let busy = self.started.elapsed().saturating_sub(self.waited);
+            if busy > self.limits.max_wall {
+                return Err(self.limit(format!(
+                    "wall-time budget of {:?} exceeded",
+                    self.limits.max_wall
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Charge `bytes` to the allocation budget *before* allocating them.
+    pub fn alloc(&mut self, bytes: u64) -> R<()> {
+        self.alloc_bytes = self.alloc_bytes.saturating_add(bytes);
+        if self.alloc_bytes > self.limits.max_alloc_bytes {
+            return Err(self.limit(format!(
+                "memory budget of {} bytes exceeded",
+                self.limits.max_alloc_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Charge for `n` elements of a container (one word-sized slot each, plus headroom).
+    pub fn alloc_items(&mut self, n: usize) -> R<()> {
+        self.alloc(32 + (n as u64).saturating_mul(24))
+    }
+
+    pub fn note_wait(&mut self, d: Duration) {
+        self.waited += d;
+    }
+
+    pub fn enter_eval(&mut self) -> R<()> {
+        self.eval_depth += 1;
+        if self.eval_depth > MAX_EVAL_DEPTH {
+            return Err(self.limit("evaluation nested too deeply"));
+        }
+        Ok(())
+    }
+
+    pub fn leave_eval(&mut self) {
+        self.eval_depth = self.eval_depth.saturating_sub(1);
+    }
+
+    pub fn new_str(&mut self, s: String) -> R<Obj> {
+        self.alloc(16 + s.len() as u64)?;
+        Ok(Obj::Str(s.into()))
+    }
+
+    pub fn new_list(&mut self, items: Vec<Obj>) -> R<Obj> {
+        self.alloc_items(items.len())?;
+        let l = Rc::new(ListObj {
+            items: items.into(),
+        });
+        self.tracked.push(Tracked::List(Rc::downgrade(&l)));
+        Ok(Obj::List(l))
+    }
+
+    pub fn new_tuple(&mut self, items: Vec<Obj>) -> R<Obj> {
+        self.alloc_items(items.len())?;
+        Ok(Obj::Tuple(Rc::new(TupleObj { items })))
+    }
+
+    fn new_table(&mut self, pairs: Vec<(Obj, Obj)>) -> R<Rc<DictObj>> {
+        self.alloc_items(pairs.len() * 2)?;
+        let mut t = Table::default();
+        for (k, v) in pairs {
+            let key = self.key_of(&k)?;
+            t.insert(key, k, v);
+        }
+        let d = Rc::new(DictObj { table: t.into() });
+        self.tracked.push(Tracked::Dict(Rc::downgrade(&d)));
+        Ok(d)
+    }
+
+    pub fn new_dict(&mut self, pairs: Vec<(Obj, Obj)>) -> R<Obj> {
+        Ok(Obj::Dict(self.new_table(pairs)?))
+    }
+
+    pub fn new_set(&mut self, items: Vec<Obj>) -> R<Obj> {
+        let pairs = items.into_iter().map(|k| (k, Obj::None)).collect();
+        Ok(Obj::Set(self.new_table(pairs)?))
+    }
+
+    pub fn new_scope(&mut self, parent: Option<Rc<Scope>>) -> R<Rc<Scope>> {
+        self.alloc(64)?;
+        let s = Rc::new(Scope {
+            vars: Default::default(),
+            parent,
+        });
+        self.tracked.push(Tracked::Scope(Rc::downgrade(&s)));
+        Ok(s)
+    }
+
+    pub fn key_of(&self, o: &Obj) -> R<crate::obj::Key> {
+        o.key()
+            .ok_or_else(|| self.type_error(format!("unhashable type: '{}'", o.type_name())))
+    }
+
+    /// Append program output (`print`), within the output budget.
+    pub fn write_output(&mut self, s: &str) -> R<()> {
+        if self.output.len() + s.len() > self.limits.max_output_bytes {
+            return Err(self.limit(format!(
+                "output budget of {} bytes exceeded",
+                self.limits.max_output_bytes
+            )));
+        }
+        self.output.push_str(s);
+        Ok(())
+    }
+
+    /// Text of a 1-based source line, trimmed (for traces and tracebacks).
+    pub fn source_line(&self, line: usize) -> String {
+        source_line(self.source, line)
+    }
+}
+
+pub fn source_line(source: &str, line: usize) -> String {
+    source
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// Python-style traceback text, outermost frame first.
+pub fn format_traceback(source: &str, tb: &[TbEntry], last_line: &str) -> String {
+    let mut out = String::from("Traceback (most recent call last):\n");
+    for e in tb.iter().rev() {
+        out.push_str(&format!(
+            "  File \"<program>\", line {}, in {}\n",
+            e.loc.line, e.func
+        ));
+        let text = source_line(source, e.loc.line);
+        if !text.is_empty() {
+            out.push_str(&format!("    {text}\n"));
+        }
+    }
+    out.push_str(last_line);
+    out
+}

@@ -1,0 +1,695 @@
+//! Parsing and static checking: Python text → [`crate::ast`], or every problem at once.
+//!
+//! The parser (`ruff_python_parser`) accepts all of Python; this pass keeps the subset the
+//! sandbox runs and rejects the rest *before* anything runs: unsupported syntax (classes,
+//! `with`, generators, `global`, walrus, decorators, …) as `unsupported_syntax`, and sandbox
+//! escapes (imports other than `math`, dunder names and attributes, `eval`/`exec`/`open`/
+//! introspection builtins) as `forbidden`. Nesting is bounded here too, so the interpreter's
+//! own recursion stays shallow whatever the text.
+
+use crate::ast::*;
+use ruff_python_ast as py;
+use ruff_text_size::{Ranged, TextSize};
+use sdvp_program::ast::Pos;
+use sdvp_program::{Problem, ProblemKind};
+use std::rc::Rc;
+
+/// Deepest expression/statement nesting accepted; real programs stay far below it.
+pub const MAX_NESTING: usize = 64;
+
+/// Names no program may mention: they are the classic ways out of a Python sandbox
+/// (none of them exists in the interpreter either; rejecting them early gives a clear error).
+pub const FORBIDDEN_NAMES: &[&str] = &[
+    "eval",
+    "exec",
+    "compile",
+    "open",
+    "globals",
+    "locals",
+    "vars",
+    "dir",
+    "getattr",
+    "setattr",
+    "delattr",
+    "hasattr",
+    "type",
+    "object",
+    "super",
+    "input",
+    "breakpoint",
+    "help",
+    "memoryview",
+    "bytearray",
+    "classmethod",
+    "staticmethod",
+    "property",
+    "exit",
+    "quit",
+    "id",
+    "hash",
+];
+
+/// Modules `import` may name: pure helpers without side effects.
+pub const ALLOWED_MODULES: &[&str] = &["math"];
+
+pub(crate) struct Lowerer<'s> {
+    source: &'s str,
+    line_starts: Vec<usize>,
+    pub problems: Vec<Problem>,
+    depth: usize,
+    /// Loops enclosing the current statement within the current function.
+    loops: usize,
+    /// Functions enclosing the current statement.
+    funcs: usize,
+}
+
+fn is_dunder(name: &str) -> bool {
+    name.starts_with("__") && name.ends_with("__") && name.len() > 4
+}
+
+impl<'s> Lowerer<'s> {
+    pub fn new(source: &'s str) -> Self {
+        let mut line_starts = vec![0];
+        for (i, b) in source.bytes().enumerate() {
+            if b == b'\n' {
+                line_starts.push(i + 1);
+            }
+        }
+        Self {
+            source,
+            line_starts,
+            problems: Vec::new(),
+            depth: 0,
+            loops: 0,
+            funcs: 0,
+        }
+    }
+
+    /// 1-based line and character column of a byte offset.
+    pub fn loc_of(&self, offset: TextSize) -> Loc {
+        let off = (u32::from(offset) as usize).min(self.source.len());
+        let line = self.line_starts.partition_point(|&s| s <= off).max(1);
+        let start = self.line_starts[line - 1];
+        let column = self
+            .source
+            .get(start..off)
+            .map(|s| s.chars().count())
+            .unwrap_or(0)
+            + 1;
+        Loc { line, column }
+    }
+
+    fn loc(&self, node: &impl Ranged) -> Loc {
+        self.loc_of(node.start())
+    }
+
+    pub fn problem(&mut self, kind: ProblemKind, loc: Loc, message: impl Into<String>) {
+        self.problems.push(Problem::new(
+            kind,
+            Pos {
+                line: loc.line,
+                column: loc.column,
+            },
+            message,
+        ));
+    }
+
+    fn unsupported(&mut self, loc: Loc, what: &str) {
+        self.problem(
+            ProblemKind::UnsupportedSyntax,
+            loc,
+            format!("{what} is not supported in sandboxed programs"),
+        );
+    }
+
+    fn check_name(&mut self, loc: Loc, name: &str) {
+        if is_dunder(name) || name.starts_with("__") {
+            self.problem(
+                ProblemKind::Forbidden,
+                loc,
+                format!("name `{name}` is forbidden (dunder names are not accessible)"),
+            );
+        } else if FORBIDDEN_NAMES.contains(&name) {
+            self.problem(
+                ProblemKind::Forbidden,
+                loc,
+                format!("`{name}` is forbidden in sandboxed programs"),
+            );
+        }
+    }
+
+    fn enter(&mut self, loc: Loc) -> bool {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            if self.depth == MAX_NESTING + 1 {
+                self.problem(
+                    ProblemKind::Forbidden,
+                    loc,
+                    format!("program nested deeper than {MAX_NESTING} levels"),
+                );
+            }
+            return false;
+        }
+        true
+    }
+
+    pub fn block(&mut self, stmts: &[py::Stmt]) -> Vec<Stmt> {
+        stmts.iter().filter_map(|s| self.stmt(s)).collect()
+    }
+
+    fn stmt(&mut self, s: &py::Stmt) -> Option<Stmt> {
+        let loc = self.loc(s);
+        if !self.enter(loc) {
+            self.depth -= 1;
+            return None;
+        }
+        let out = self.stmt_inner(s, loc);
+        self.depth -= 1;
+        out.map(|kind| Stmt { loc, kind })
+    }
+
+    fn stmt_inner(&mut self, s: &py::Stmt, loc: Loc) -> Option<StmtKind> {
+        use py::Stmt as S;
+        Some(match s {
+            S::FunctionDef(f) => {
+                if f.is_async {
+                    self.unsupported(loc, "async def");
+                }
+                if !f.decorator_list.is_empty() {
+                    self.unsupported(loc, "a decorator");
+                }
+                if f.type_params.is_some() {
+                    self.unsupported(loc, "a type parameter list");
+                }
+                self.check_name(loc, f.name.as_str());
+                let params = self.params(&f.parameters, loc);
+                let saved_loops = std::mem::replace(&mut self.loops, 0);
+                self.funcs += 1;
+                let body = self.block(&f.body);
+                self.funcs -= 1;
+                self.loops = saved_loops;
+                StmtKind::Def(Rc::new(FuncDef {
+                    name: f.name.as_str().into(),
+                    loc,
+                    params,
+                    body: Body::Block(body),
+                }))
+            }
+            S::Return(_) if self.funcs == 0 => {
+                self.problem(ProblemKind::Syntax, loc, "'return' outside function");
+                return None;
+            }
+            S::Return(r) => StmtKind::Return(r.value.as_deref().map(|e| self.expr(e))),
+            S::Assign(a) => {
+                let targets = a.targets.iter().map(|t| self.target(t)).collect();
+                StmtKind::Assign(targets, self.expr(&a.value))
+            }
+            S::AugAssign(a) => {
+                let t = self.target(&a.target);
+                if matches!(t, Target::Unpack(_)) {
+                    self.problem(ProblemKind::Syntax, loc, "augmented assignment to a tuple");
+                }
+                StmtKind::AugAssign(t, self.binop(a.op, loc), self.expr(&a.value))
+            }
+            S::AnnAssign(a) => {
+                let t = self.target(&a.target);
+                match &a.value {
+                    Some(v) => StmtKind::Assign(vec![t], self.expr(v)),
+                    None => StmtKind::Pass,
+                }
+            }
+            S::For(f) => {
+                if f.is_async {
+                    self.unsupported(loc, "async for");
+                }
+                let target = self.target(&f.target);
+                let iter = self.expr(&f.iter);
+                self.loops += 1;
+                let body = self.block(&f.body);
+                self.loops -= 1;
+                StmtKind::For(target, iter, body, self.block(&f.orelse))
+            }
+            S::While(w) => {
+                let test = self.expr(&w.test);
+                self.loops += 1;
+                let body = self.block(&w.body);
+                self.loops -= 1;
+                StmtKind::While(test, body, self.block(&w.orelse))
+            }
+            S::If(i) => {
+                let test = self.expr(&i.test);
+                let body = self.block(&i.body);
+                // elif chains become nested ifs in the else branch, last clause innermost.
+                let mut orelse: Vec<Stmt> = Vec::new();
+                for clause in i.elif_else_clauses.iter().rev() {
+                    let cloc = self.loc(clause);
+                    let cbody = self.block(&clause.body);
+                    orelse = match &clause.test {
+                        Some(t) => vec![Stmt {
+                            loc: cloc,
+                            kind: StmtKind::If(self.expr(t), cbody, orelse),
+                        }],
+                        None => cbody,
+                    };
+                }
+                StmtKind::If(test, body, orelse)
+            }
+            S::Break(_) | S::Continue(_) if self.loops == 0 => {
+                self.problem(
+                    ProblemKind::Syntax,
+                    loc,
+                    "'break' or 'continue' outside loop",
+                );
+                return None;
+            }
+            S::Break(_) => StmtKind::Break,
+            S::Continue(_) => StmtKind::Continue,
+            S::Pass(_) => StmtKind::Pass,
+            S::Expr(e) => StmtKind::Expr(self.expr(&e.value)),
+            S::Raise(r) => {
+                if r.cause.is_some() {
+                    self.unsupported(loc, "`raise … from …`");
+                }
+                StmtKind::Raise(r.exc.as_deref().map(|e| self.expr(e)))
+            }
+            S::Try(t) => {
+                if t.is_star {
+                    self.unsupported(loc, "`except*`");
+                }
+                let handlers = t
+                    .handlers
+                    .iter()
+                    .map(|h| {
+                        let py::ExceptHandler::ExceptHandler(h) = h;
+                        let hloc = self.loc(h);
+                        Handler {
+                            loc: hloc,
+                            types: h.type_.as_deref().map(|e| self.expr(e)),
+                            name: h.name.as_ref().map(|n| {
+                                self.check_name(hloc, n.as_str());
+                                Rc::from(n.as_str())
+                            }),
+                            body: self.block(&h.body),
+                        }
+                    })
+                    .collect();
+                StmtKind::Try {
+                    body: self.block(&t.body),
+                    handlers,
+                    orelse: self.block(&t.orelse),
+                    finalbody: self.block(&t.finalbody),
+                }
+            }
+            S::Assert(a) => {
+                StmtKind::Assert(self.expr(&a.test), a.msg.as_deref().map(|m| self.expr(m)))
+            }
+            S::Import(i) => {
+                let mut names = Vec::new();
+                for alias in &i.names {
+                    let m = alias.name.as_str();
+                    if !ALLOWED_MODULES.contains(&m) {
+                        self.problem(
+                            ProblemKind::Forbidden,
+                            loc,
+                            format!("import of `{m}` is forbidden (allowed: math)"),
+                        );
+                    }
+                    let bound = alias.asname.as_ref().unwrap_or(&alias.name).as_str();
+                    self.check_name(loc, bound);
+                    names.push((Rc::from(bound), None));
+                }
+                StmtKind::Import(names)
+            }
+            S::ImportFrom(i) => {
+                let m = i.module.as_ref().map(|m| m.as_str()).unwrap_or("");
+                if i.level != 0 || !ALLOWED_MODULES.contains(&m) {
+                    self.problem(
+                        ProblemKind::Forbidden,
+                        loc,
+                        format!("import from `{m}` is forbidden (allowed: math)"),
+                    );
+                }
+                let mut names = Vec::new();
+                for alias in &i.names {
+                    let attr = alias.name.as_str();
+                    if attr == "*" || attr.starts_with('_') {
+                        self.problem(
+                            ProblemKind::Forbidden,
+                            loc,
+                            format!("`from {m} import {attr}` is forbidden"),
+                        );
+                    }
+                    let bound = alias.asname.as_ref().unwrap_or(&alias.name).as_str();
+                    self.check_name(loc, bound);
+                    names.push((Rc::from(bound), Some(Rc::from(attr))));
+                }
+                StmtKind::Import(names)
+            }
+            S::Delete(d) => StmtKind::Delete(d.targets.iter().map(|t| self.target(t)).collect()),
+            S::ClassDef(_) => return self.reject(loc, "class definition"),
+            S::With(_) => return self.reject(loc, "`with`"),
+            S::Match(_) => return self.reject(loc, "`match`"),
+            S::TypeAlias(_) => return self.reject(loc, "a type alias"),
+            S::Global(_) => return self.reject(loc, "`global`"),
+            S::Nonlocal(_) => return self.reject(loc, "`nonlocal`"),
+            S::IpyEscapeCommand(_) => return self.reject(loc, "an IPython escape"),
+        })
+    }
+
+    fn reject<T>(&mut self, loc: Loc, what: &str) -> Option<T> {
+        self.unsupported(loc, what);
+        None
+    }
+
+    fn params(&mut self, p: &py::Parameters, loc: Loc) -> Vec<Param> {
+        if p.vararg.is_some() || p.kwarg.is_some() {
+            self.unsupported(loc, "`*args`/`**kwargs`");
+        }
+        p.posonlyargs
+            .iter()
+            .chain(&p.args)
+            .chain(&p.kwonlyargs)
+            .map(|a| {
+                self.check_name(loc, a.parameter.name.as_str());
+                Param {
+                    name: a.parameter.name.as_str().into(),
+                    default: a.default.as_deref().map(|d| self.expr(d)),
+                }
+            })
+            .collect()
+    }
+
+    fn target(&mut self, e: &py::Expr) -> Target {
+        let loc = self.loc(e);
+        if !self.enter(loc) {
+            self.depth -= 1;
+            return Target::Name("_".into());
+        }
+        let t = self.target_inner(e, loc);
+        self.depth -= 1;
+        t
+    }
+
+    fn target_inner(&mut self, e: &py::Expr, loc: Loc) -> Target {
+        match e {
+            py::Expr::Name(n) => {
+                self.check_name(loc, n.id.as_str());
+                Target::Name(n.id.as_str().into())
+            }
+            py::Expr::Tuple(t) => Target::Unpack(t.elts.iter().map(|x| self.target(x)).collect()),
+            py::Expr::List(t) => Target::Unpack(t.elts.iter().map(|x| self.target(x)).collect()),
+            py::Expr::Subscript(s) => Target::Subscript(self.expr(&s.value), self.expr(&s.slice)),
+            py::Expr::Attribute(_) => {
+                self.unsupported(loc, "assigning to an attribute");
+                Target::Name("_".into())
+            }
+            _ => {
+                self.unsupported(loc, "this assignment target");
+                Target::Name("_".into())
+            }
+        }
+    }
+
+    fn binop(&mut self, op: py::Operator, loc: Loc) -> BinOp {
+        use py::Operator as O;
+        match op {
+            O::Add => BinOp::Add,
+            O::Sub => BinOp::Sub,
+            O::Mult => BinOp::Mul,
+            O::Div => BinOp::Div,
+            O::FloorDiv => BinOp::FloorDiv,
+            O::Mod => BinOp::Mod,
+            O::Pow => BinOp::Pow,
+            O::BitAnd => BinOp::BitAnd,
+            O::BitOr => BinOp::BitOr,
+            O::BitXor => BinOp::BitXor,
+            O::LShift => BinOp::LShift,
+            O::RShift => BinOp::RShift,
+            O::MatMult => {
+                self.unsupported(loc, "`@`");
+                BinOp::Mul
+            }
+        }
+    }
+
+    fn comp_fors(&mut self, gens: &[py::Comprehension], loc: Loc) -> Vec<CompFor> {
+        gens.iter()
+            .map(|g| {
+                if g.is_async {
+                    self.unsupported(loc, "async comprehension");
+                }
+                CompFor {
+                    target: self.target(&g.target),
+                    iter: self.expr(&g.iter),
+                    ifs: g.ifs.iter().map(|e| self.expr(e)).collect(),
+                }
+            })
+            .collect()
+    }
+
+    fn fparts(&mut self, elements: &[py::InterpolatedStringElement], out: &mut Vec<FPart>) {
+        for el in elements {
+            match el {
+                py::InterpolatedStringElement::Literal(l) => {
+                    out.push(FPart::Lit(Rc::from(&*l.value)))
+                }
+                py::InterpolatedStringElement::Interpolation(i) => {
+                    let loc = self.loc(i);
+                    if i.debug_text.is_some() {
+                        self.unsupported(loc, "the f-string `=` specifier");
+                    }
+                    let conversion = match i.conversion {
+                        py::ConversionFlag::None => None,
+                        py::ConversionFlag::Str => Some('s'),
+                        py::ConversionFlag::Repr => Some('r'),
+                        py::ConversionFlag::Ascii => Some('a'),
+                    };
+                    let mut spec = Vec::new();
+                    if let Some(s) = &i.format_spec {
+                        self.fparts(&s.elements, &mut spec);
+                    }
+                    out.push(FPart::Field {
+                        expr: self.expr(&i.expression),
+                        conversion,
+                        spec,
+                    });
+                }
+            }
+        }
+    }
+
+    pub fn expr(&mut self, e: &py::Expr) -> Expr {
+        let loc = self.loc(e);
+        if !self.enter(loc) {
+            self.depth -= 1;
+            return Expr {
+                loc,
+                kind: ExprKind::None,
+            };
+        }
+        let kind = self.expr_inner(e, loc);
+        self.depth -= 1;
+        Expr { loc, kind }
+    }
+
+    fn boxed(&mut self, e: &py::Expr) -> Box<Expr> {
+        Box::new(self.expr(e))
+    }
+
+    fn opt(&mut self, e: &Option<Box<py::Expr>>) -> Option<Box<Expr>> {
+        e.as_deref().map(|x| self.boxed(x))
+    }
+
+    fn expr_inner(&mut self, e: &py::Expr, loc: Loc) -> ExprKind {
+        use py::Expr as E;
+        match e {
+            E::NoneLiteral(_) | E::EllipsisLiteral(_) => ExprKind::None,
+            E::BooleanLiteral(b) => ExprKind::Bool(b.value),
+            E::NumberLiteral(n) => match &n.value {
+                py::Number::Int(i) => match i.as_i64() {
+                    Some(v) => ExprKind::Int(v),
+                    None => {
+                        self.unsupported(loc, "an integer literal beyond 64 bits");
+                        ExprKind::None
+                    }
+                },
+                py::Number::Float(f) => ExprKind::Float(*f),
+                py::Number::Complex { .. } => {
+                    self.unsupported(loc, "a complex number");
+                    ExprKind::None
+                }
+            },
+            E::StringLiteral(s) => ExprKind::Str(s.value.to_str().into()),
+            E::FString(f) => {
+                let mut parts = Vec::new();
+                for part in f.value.as_slice() {
+                    match part {
+                        py::FStringPart::Literal(l) => {
+                            parts.push(FPart::Lit(l.value.as_ref().into()))
+                        }
+                        py::FStringPart::FString(fs) => self.fparts(&fs.elements, &mut parts),
+                    }
+                }
+                ExprKind::FString(parts)
+            }
+            E::Name(n) => {
+                self.check_name(loc, n.id.as_str());
+                ExprKind::Name(n.id.as_str().into())
+            }
+            E::List(l) => ExprKind::List(self.elts(&l.elts)),
+            E::Tuple(t) => ExprKind::Tuple(self.elts(&t.elts)),
+            E::Set(s) => ExprKind::Set(self.elts(&s.elts)),
+            E::Dict(d) => {
+                let mut items = Vec::new();
+                for item in &d.items {
+                    match &item.key {
+                        Some(k) => {
+                            let k = self.expr(k);
+                            items.push((k, self.expr(&item.value)));
+                        }
+                        None => self.unsupported(loc, "`**` in a dict display"),
+                    }
+                }
+                ExprKind::Dict(items)
+            }
+            E::Attribute(a) => {
+                let attr = a.attr.as_str();
+                if attr.starts_with('_') {
+                    self.problem(
+                        ProblemKind::Forbidden,
+                        loc,
+                        format!(
+                            "attribute `{attr}` is forbidden (no private or dunder attributes)"
+                        ),
+                    );
+                }
+                ExprKind::Attr(self.boxed(&a.value), attr.into())
+            }
+            E::Subscript(s) => ExprKind::Subscript(self.boxed(&s.value), self.boxed(&s.slice)),
+            E::Slice(s) => {
+                ExprKind::Slice(self.opt(&s.lower), self.opt(&s.upper), self.opt(&s.step))
+            }
+            E::Call(c) => {
+                let args = self.elts(&c.arguments.args);
+                let mut kwargs = Vec::new();
+                for k in c.arguments.keywords.iter() {
+                    match &k.arg {
+                        Some(name) => {
+                            let v = self.expr(&k.value);
+                            kwargs.push((Rc::from(name.as_str()), v));
+                        }
+                        None => self.unsupported(loc, "`**kwargs` in a call"),
+                    }
+                }
+                ExprKind::Call {
+                    func: self.boxed(&c.func),
+                    args,
+                    kwargs,
+                }
+            }
+            E::BinOp(b) => {
+                let op = self.binop(b.op, loc);
+                ExprKind::BinOp(self.boxed(&b.left), op, self.boxed(&b.right))
+            }
+            E::UnaryOp(u) => {
+                let op = match u.op {
+                    py::UnaryOp::Not => UnOp::Not,
+                    py::UnaryOp::USub => UnOp::Neg,
+                    py::UnaryOp::UAdd => UnOp::Pos,
+                    py::UnaryOp::Invert => UnOp::Invert,
+                };
+                ExprKind::Unary(op, self.boxed(&u.operand))
+            }
+            E::BoolOp(b) => ExprKind::BoolOp(matches!(b.op, py::BoolOp::And), self.elts(&b.values)),
+            E::Compare(c) => {
+                let left = self.boxed(&c.left);
+                let rest = c
+                    .ops
+                    .iter()
+                    .zip(c.comparators.iter())
+                    .map(|(op, e)| {
+                        let op = match op {
+                            py::CmpOp::Eq => CmpOp::Eq,
+                            py::CmpOp::NotEq => CmpOp::NotEq,
+                            py::CmpOp::Lt => CmpOp::Lt,
+                            py::CmpOp::LtE => CmpOp::LtE,
+                            py::CmpOp::Gt => CmpOp::Gt,
+                            py::CmpOp::GtE => CmpOp::GtE,
+                            py::CmpOp::Is => CmpOp::Is,
+                            py::CmpOp::IsNot => CmpOp::IsNot,
+                            py::CmpOp::In => CmpOp::In,
+                            py::CmpOp::NotIn => CmpOp::NotIn,
+                        };
+                        (op, self.expr(e))
+                    })
+                    .collect();
+                ExprKind::Compare(left, rest)
+            }
+            E::If(i) => ExprKind::IfExp(
+                self.boxed(&i.test),
+                self.boxed(&i.body),
+                self.boxed(&i.orelse),
+            ),
+            E::Lambda(l) => {
+                let params = match &l.parameters {
+                    Some(p) => self.params(p, loc),
+                    None => Vec::new(),
+                };
+                ExprKind::Lambda(Rc::new(FuncDef {
+                    name: "<lambda>".into(),
+                    loc,
+                    params,
+                    body: Body::Expr(self.expr(&l.body)),
+                }))
+            }
+            E::ListComp(c) => ExprKind::Comp(
+                CompKind::List,
+                self.boxed(&c.elt),
+                self.comp_fors(&c.generators, loc),
+            ),
+            E::SetComp(c) => ExprKind::Comp(
+                CompKind::Set,
+                self.boxed(&c.elt),
+                self.comp_fors(&c.generators, loc),
+            ),
+            E::Generator(c) => ExprKind::Comp(
+                CompKind::Generator,
+                self.boxed(&c.elt),
+                self.comp_fors(&c.generators, loc),
+            ),
+            E::DictComp(c) => {
+                let key = match &c.key {
+                    Some(k) => self.boxed(k),
+                    None => {
+                        self.unsupported(loc, "`**` in a dict comprehension");
+                        Box::new(Expr {
+                            loc,
+                            kind: ExprKind::None,
+                        })
+                    }
+                };
+                ExprKind::DictComp(
+                    key,
+                    self.boxed(&c.value),
+                    self.comp_fors(&c.generators, loc),
+                )
+            }
+            E::Named(_) => self.reject_expr(loc, "the walrus operator `:=`"),
+            E::Await(_) => self.reject_expr(loc, "`await`"),
+            E::Yield(_) | E::YieldFrom(_) => self.reject_expr(loc, "`yield`"),
+            E::Starred(_) => self.reject_expr(loc, "`*` unpacking"),
+            E::TString(_) => self.reject_expr(loc, "a t-string"),
+            E::BytesLiteral(_) => self.reject_expr(loc, "a bytes literal"),
+            E::IpyEscapeCommand(_) => self.reject_expr(loc, "an IPython escape"),
+        }
+    }
+
+    fn reject_expr(&mut self, loc: Loc, what: &str) -> ExprKind {
+        self.unsupported(loc, what);
+        ExprKind::None
+    }
+
+    fn elts(&mut self, es: &[py::Expr]) -> Vec<Expr> {
+        es.iter().map(|e| self.expr(e)).collect()
+    }
+}

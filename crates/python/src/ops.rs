@@ -1,0 +1,567 @@
+//! Operators, indexing, equality and ordering with Python's semantics on 64-bit ints.
+//!
+//! Ints do not grow without bound as CPython's do: an overflowing result raises
+//! `OverflowError`, which is how `10**10**10` ends. Every operation that creates a string or
+//! container charges its size to the allocation budget *before* allocating it, so
+//! `'a' * 10**10` ends with a `limit` error without touching the host's memory.
+
+use crate::ast::BinOp;
+use crate::interp::{Interp, R};
+use crate::obj::{range_len, ExcKind, Obj};
+use std::cmp::Ordering;
+
+/// Deepest container nesting compared or printed; deeper values raise instead of recursing.
+pub const MAX_VALUE_DEPTH: usize = 100;
+
+fn overflow(it: &Interp) -> crate::interp::Ctl {
+    it.exc(ExcKind::OverflowError, "integer overflow (ints are 64-bit)")
+}
+
+fn zero_div(it: &Interp, what: &str) -> crate::interp::Ctl {
+    it.exc(ExcKind::ZeroDivisionError, what.to_string())
+}
+
+fn py_floordiv(a: i64, b: i64) -> Option<i64> {
+    let q = a.checked_div(b)?;
+    if (a % b != 0) && ((a < 0) != (b < 0)) {
+        q.checked_sub(1)
+    } else {
+        Some(q)
+    }
+}
+
+fn py_mod_f(a: f64, b: f64) -> f64 {
+    let m = a % b;
+    if m != 0.0 && ((m < 0.0) != (b < 0.0)) {
+        m + b
+    } else {
+        m
+    }
+}
+
+fn repeat_count(it: &Interp, n: &Obj) -> R<Option<usize>> {
+    match n.as_int() {
+        Some(i) => Ok(Some(i.max(0) as usize)),
+        None => {
+            if matches!(n, Obj::Float(_)) {
+                return Err(it.type_error("can't multiply sequence by non-int of type 'float'"));
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// `l op r`.
+pub fn binop(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
+    if let (Some(a), Some(b)) = (l.as_int(), r.as_int()) {
+        return int_op(it, op, a, b);
+    }
+    if let (Some(a), Some(b)) = (l.as_f64(), r.as_f64()) {
+        return float_op(it, op, a, b);
+    }
+    match (op, l, r) {
+        (BinOp::Add, Obj::Str(a), Obj::Str(b)) => {
+            it.alloc((a.len() + b.len()) as u64)?;
+            Ok(Obj::str(format!("{a}{b}")))
+        }
+        (BinOp::Add, Obj::List(a), Obj::List(b)) => {
+            let mut v = a.items.borrow().clone();
+            v.extend(b.items.borrow().iter().cloned());
+            it.new_list(v)
+        }
+        (BinOp::Add, Obj::Tuple(a), Obj::Tuple(b)) => {
+            let mut v = a.items.clone();
+            v.extend(b.items.iter().cloned());
+            it.new_tuple(v)
+        }
+        (BinOp::Mul, Obj::Str(_) | Obj::List(_) | Obj::Tuple(_), n) => repeat(it, l, n),
+        (BinOp::Mul, n, Obj::Str(_) | Obj::List(_) | Obj::Tuple(_)) => repeat(it, r, n),
+        (BinOp::Mod, Obj::Str(fmt), args) => crate::format::percent_format(it, fmt, args),
+        (BinOp::BitOr | BinOp::BitAnd | BinOp::Sub, Obj::Set(a), Obj::Set(b)) => {
+            let (a, b) = (a.table.borrow(), b.table.borrow());
+            let mut out: Vec<Obj> = Vec::new();
+            match op {
+                BinOp::BitOr => {
+                    out.extend(a.entries.iter().map(|e| e.0.clone()));
+                    out.extend(b.entries.iter().map(|e| e.0.clone()));
+                }
+                _ => {
+                    let want = op == BinOp::BitAnd;
+                    for (k, _) in &a.entries {
+                        let key = it.key_of(k)?;
+                        if b.contains(&key) == want {
+                            out.push(k.clone());
+                        }
+                    }
+                }
+            }
+            drop((a, b));
+            it.new_set(out)
+        }
+        _ => Err(it.type_error(format!(
+            "unsupported operand type(s) for {}: '{}' and '{}'",
+            op.symbol(),
+            l.type_name(),
+            r.type_name()
+        ))),
+    }
+}
+
+/// `l op= r`: lists extend in place (as Python's `+=` does); everything else rebinds.
+pub fn inplace(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
+    if let (BinOp::Add, Obj::List(a)) = (op, l) {
+        let extra = it.collect(r)?;
+        it.alloc_items(extra.len())?;
+        a.items.borrow_mut().extend(extra);
+        return Ok(l.clone());
+    }
+    binop(it, op, l, r)
+}
+
+fn repeat(it: &mut Interp, seq: &Obj, n: &Obj) -> R<Obj> {
+    let Some(n) = repeat_count(it, n)? else {
+        return Err(it.type_error(format!(
+            "can't multiply sequence by non-int of type '{}'",
+            n.type_name()
+        )));
+    };
+    match seq {
+        Obj::Str(s) => {
+            it.alloc((s.len() as u64).saturating_mul(n as u64))?;
+            Ok(Obj::str(s.repeat(n)))
+        }
+        Obj::List(l) => {
+            let items = l.items.borrow().clone();
+            it.alloc_items(items.len().saturating_mul(n))?;
+            let v: Vec<Obj> = (0..n).flat_map(|_| items.iter().cloned()).collect();
+            it.new_list(v)
+        }
+        Obj::Tuple(t) => {
+            it.alloc_items(t.items.len().saturating_mul(n))?;
+            let v: Vec<Obj> = (0..n).flat_map(|_| t.items.iter().cloned()).collect();
+            it.new_tuple(v)
+        }
+        _ => Err(it.type_error("can't repeat this value")),
+    }
+}
+
+fn int_op(it: &mut Interp, op: BinOp, a: i64, b: i64) -> R<Obj> {
+    let v = match op {
+        BinOp::Add => a.checked_add(b),
+        BinOp::Sub => a.checked_sub(b),
+        BinOp::Mul => a.checked_mul(b),
+        BinOp::Div => {
+            if b == 0 {
+                return Err(zero_div(it, "division by zero"));
+            }
+            return Ok(Obj::Float(a as f64 / b as f64));
+        }
+        BinOp::FloorDiv => {
+            if b == 0 {
+                return Err(zero_div(it, "integer division or modulo by zero"));
+            }
+            py_floordiv(a, b)
+        }
+        BinOp::Mod => {
+            if b == 0 {
+                return Err(zero_div(it, "integer modulo by zero"));
+            }
+            a.checked_rem_euclid(b)
+                .map(|m| if b < 0 && m != 0 { m + b } else { m })
+        }
+        BinOp::Pow => {
+            if b < 0 {
+                return Ok(Obj::Float((a as f64).powf(b as f64)));
+            }
+            u32::try_from(b).ok().and_then(|e| a.checked_pow(e))
+        }
+        BinOp::BitAnd => Some(a & b),
+        BinOp::BitOr => Some(a | b),
+        BinOp::BitXor => Some(a ^ b),
+        BinOp::LShift => {
+            if b < 0 {
+                return Err(it.value_error("negative shift count"));
+            }
+            u32::try_from(b)
+                .ok()
+                .filter(|&s| s < 63)
+                .and_then(|s| a.checked_mul(1i64 << s))
+        }
+        BinOp::RShift => {
+            if b < 0 {
+                return Err(it.value_error("negative shift count"));
+            }
+            Some(a >> b.min(63))
+        }
+    };
+    v.map(Obj::Int).ok_or_else(|| overflow(it))
+}
+
+fn float_op(it: &mut Interp, op: BinOp, a: f64, b: f64) -> R<Obj> {
+    let v = match op {
+        BinOp::Add => a + b,
+        BinOp::Sub => a - b,
+        BinOp::Mul => a * b,
+        BinOp::Div => {
+            if b == 0.0 {
+                return Err(zero_div(it, "float division by zero"));
+            }
+            a / b
+        }
+        BinOp::FloorDiv => {
+            if b == 0.0 {
+                return Err(zero_div(it, "float floor division by zero"));
+            }
+            (a / b).floor()
+        }
+        BinOp::Mod => {
+            if b == 0.0 {
+                return Err(zero_div(it, "float modulo"));
+            }
+            py_mod_f(a, b)
+        }
+        BinOp::Pow => {
+            let v = a.powf(b);
+            if v.is_infinite() && a.is_finite() && b.is_finite() {
+                return Err(it.exc(
+                    ExcKind::OverflowError,
+                    "(34, 'Numerical result out of range')",
+                ));
+            }
+            v
+        }
+        _ => {
+            return Err(it.type_error(format!(
+                "unsupported operand type(s) for {}: 'float' and 'float'",
+                op.symbol()
+            )))
+        }
+    };
+    Ok(Obj::Float(v))
+}
+
+/// Normalise a Python index against a length (negative counts from the end).
+fn norm_index(it: &Interp, i: &Obj, len: usize, what: &str) -> R<usize> {
+    let Some(i) = i.as_int() else {
+        return Err(it.type_error(format!(
+            "{what} indices must be integers, not {}",
+            i.type_name()
+        )));
+    };
+    let idx = if i < 0 { i + len as i64 } else { i };
+    if idx < 0 || idx >= len as i64 {
+        return Err(it.exc(ExcKind::IndexError, format!("{what} index out of range")));
+    }
+    Ok(idx as usize)
+}
+
+/// `o[i]`.
+pub fn getitem(it: &mut Interp, o: &Obj, i: &Obj) -> R<Obj> {
+    match o {
+        Obj::List(l) => {
+            let items = l.items.borrow();
+            let idx = norm_index(it, i, items.len(), "list")?;
+            Ok(items[idx].clone())
+        }
+        Obj::Tuple(t) => {
+            let idx = norm_index(it, i, t.items.len(), "tuple")?;
+            Ok(t.items[idx].clone())
+        }
+        Obj::Str(s) => {
+            let n = s.chars().count();
+            let idx = norm_index(it, i, n, "string")?;
+            Ok(Obj::str(
+                s.chars().nth(idx).map(String::from).unwrap_or_default(),
+            ))
+        }
+        Obj::Range(a, b, st) => {
+            let idx = norm_index(it, i, range_len(*a, *b, *st) as usize, "range object")?;
+            Ok(Obj::Int(a + st * idx as i64))
+        }
+        Obj::Dict(d) => {
+            let key = it.key_of(i)?;
+            let found = d.table.borrow().get(&key).cloned();
+            match found {
+                Some(v) => Ok(v),
+                None => {
+                    let k = crate::format::repr(it, i)?;
+                    Err(it.exc(ExcKind::KeyError, k))
+                }
+            }
+        }
+        _ => Err(it.type_error(format!("'{}' object is not subscriptable", o.type_name()))),
+    }
+}
+
+/// `o[i] = v`.
+pub fn setitem(it: &mut Interp, o: &Obj, i: &Obj, v: Obj) -> R<()> {
+    match o {
+        Obj::List(l) => {
+            let len = l.items.borrow().len();
+            let idx = norm_index(it, i, len, "list assignment")?;
+            l.items.borrow_mut()[idx] = v;
+            Ok(())
+        }
+        Obj::Dict(d) => {
+            let key = it.key_of(i)?;
+            it.alloc(48)?;
+            d.table.borrow_mut().insert(key, i.clone(), v);
+            Ok(())
+        }
+        _ => Err(it.type_error(format!(
+            "'{}' object does not support item assignment",
+            o.type_name()
+        ))),
+    }
+}
+
+/// `del o[i]`.
+pub fn delitem(it: &mut Interp, o: &Obj, i: &Obj) -> R<()> {
+    match o {
+        Obj::List(l) => {
+            let len = l.items.borrow().len();
+            let idx = norm_index(it, i, len, "list assignment")?;
+            let removed = l.items.borrow_mut().remove(idx);
+            drop(removed);
+            Ok(())
+        }
+        Obj::Dict(d) => {
+            let key = it.key_of(i)?;
+            let removed = d.table.borrow_mut().remove(&key);
+            match removed {
+                Some(_) => Ok(()),
+                None => {
+                    let k = crate::format::repr(it, i)?;
+                    Err(it.exc(ExcKind::KeyError, k))
+                }
+            }
+        }
+        _ => Err(it.type_error(format!(
+            "'{}' object does not support item deletion",
+            o.type_name()
+        ))),
+    }
+}
+
+/// Indices selected by `[a:b:c]` on a sequence of `len` elements.
+fn slice_indices(it: &Interp, len: usize, a: Obj, b: Obj, c: Obj) -> R<Vec<usize>> {
+    let get = |o: &Obj| -> R<Option<i64>> {
+        match o {
+            Obj::None => Ok(None),
+            o => o
+                .as_int()
+                .map(Some)
+                .ok_or_else(|| it.type_error("slice indices must be integers or None")),
+        }
+    };
+    let step = get(&c)?.unwrap_or(1);
+    if step == 0 {
+        return Err(it.value_error("slice step cannot be zero"));
+    }
+    let n = len as i64;
+    let clamp = |v: i64, lo: i64, hi: i64| v.clamp(lo, hi);
+    let norm = |v: i64| if v < 0 { v + n } else { v };
+    let mut out = Vec::new();
+    if step > 0 {
+        let start = get(&a)?.map(|v| clamp(norm(v), 0, n)).unwrap_or(0);
+        let stop = get(&b)?.map(|v| clamp(norm(v), 0, n)).unwrap_or(n);
+        let mut i = start;
+        while i < stop {
+            out.push(i as usize);
+            i += step;
+        }
+    } else {
+        let start = get(&a)?.map(|v| clamp(norm(v), -1, n - 1)).unwrap_or(n - 1);
+        let stop = get(&b)?.map(|v| clamp(norm(v), -1, n - 1)).unwrap_or(-1);
+        let mut i = start;
+        while i > stop {
+            out.push(i as usize);
+            i += step;
+        }
+    }
+    Ok(out)
+}
+
+/// `o[a:b:c]`.
+pub fn slice(it: &mut Interp, o: &Obj, a: Obj, b: Obj, c: Obj) -> R<Obj> {
+    match o {
+        Obj::List(l) => {
+            let items = l.items.borrow().clone();
+            let idx = slice_indices(it, items.len(), a, b, c)?;
+            it.new_list(idx.into_iter().map(|i| items[i].clone()).collect())
+        }
+        Obj::Tuple(t) => {
+            let idx = slice_indices(it, t.items.len(), a, b, c)?;
+            it.new_tuple(idx.into_iter().map(|i| t.items[i].clone()).collect())
+        }
+        Obj::Str(s) => {
+            let chars: Vec<char> = s.chars().collect();
+            let idx = slice_indices(it, chars.len(), a, b, c)?;
+            let out: String = idx.into_iter().map(|i| chars[i]).collect();
+            it.new_str(out)
+        }
+        _ => Err(it.type_error(format!("'{}' object is not subscriptable", o.type_name()))),
+    }
+}
+
+pub fn is(l: &Obj, r: &Obj) -> bool {
+    use std::rc::Rc;
+    match (l, r) {
+        (Obj::None, Obj::None) => true,
+        (Obj::Bool(a), Obj::Bool(b)) => a == b,
+        (Obj::Int(a), Obj::Int(b)) => a == b,
+        (Obj::Str(a), Obj::Str(b)) => a == b,
+        (Obj::List(a), Obj::List(b)) => Rc::ptr_eq(a, b),
+        (Obj::Dict(a), Obj::Dict(b)) | (Obj::Set(a), Obj::Set(b)) => Rc::ptr_eq(a, b),
+        (Obj::Tuple(a), Obj::Tuple(b)) => Rc::ptr_eq(a, b),
+        (Obj::Patch(a), Obj::Patch(b)) => Rc::ptr_eq(a, b),
+        (Obj::Func(a), Obj::Func(b)) => Rc::ptr_eq(a, b),
+        (Obj::ExcType(a), Obj::ExcType(b)) => a == b,
+        (Obj::Exc(a), Obj::Exc(b)) => Rc::ptr_eq(a, b),
+        _ => false,
+    }
+}
+
+fn too_deep(it: &Interp) -> crate::interp::Ctl {
+    it.limit("value nested too deeply to compare or print")
+}
+
+/// Python's `==`.
+pub fn eq(it: &mut Interp, l: &Obj, r: &Obj, depth: usize) -> R<bool> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err(too_deep(it));
+    }
+    if let (Some(a), Some(b)) = (l.as_f64(), r.as_f64()) {
+        if let (Some(x), Some(y)) = (l.as_int(), r.as_int()) {
+            return Ok(x == y);
+        }
+        return Ok(a == b);
+    }
+    let seq_eq = |it: &mut Interp, a: &[Obj], b: &[Obj]| -> R<bool> {
+        if a.len() != b.len() {
+            return Ok(false);
+        }
+        it.tick(a.len() as u64)?;
+        for (x, y) in a.iter().zip(b) {
+            if !eq(it, x, y, depth + 1)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
+    match (l, r) {
+        (Obj::List(a), Obj::List(b)) => {
+            let (a, b) = (a.items.borrow().clone(), b.items.borrow().clone());
+            seq_eq(it, &a, &b)
+        }
+        (Obj::Tuple(a), Obj::Tuple(b)) => seq_eq(it, &a.items, &b.items),
+        (Obj::Dict(a), Obj::Dict(b)) => {
+            let (ea, tb) = (a.table.borrow().entries.clone(), b);
+            if ea.len() != tb.table.borrow().len() {
+                return Ok(false);
+            }
+            for (k, v) in ea {
+                let key = it.key_of(&k)?;
+                let other = tb.table.borrow().get(&key).cloned();
+                match other {
+                    Some(o) if eq(it, &v, &o, depth + 1)? => {}
+                    _ => return Ok(false),
+                }
+            }
+            Ok(true)
+        }
+        (Obj::Set(a), Obj::Set(b)) => {
+            let (a, b) = (a.table.borrow(), b.table.borrow());
+            if a.len() != b.len() {
+                return Ok(false);
+            }
+            for (k, _) in &a.entries {
+                if !b.contains(&it.key_of(k)?) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        (Obj::Range(a, b, c), Obj::Range(x, y, z)) => Ok((a, b, c) == (x, y, z)),
+        (Obj::Image(a), Obj::Image(b)) => Ok(a == b),
+        _ => Ok(is(l, r)),
+    }
+}
+
+/// Python's ordering (`<` and friends); `None` when unordered (NaN).
+pub fn cmp(it: &mut Interp, l: &Obj, r: &Obj, depth: usize) -> R<Option<Ordering>> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err(too_deep(it));
+    }
+    if let (Some(a), Some(b)) = (l.as_int(), r.as_int()) {
+        return Ok(Some(a.cmp(&b)));
+    }
+    if let (Some(a), Some(b)) = (l.as_f64(), r.as_f64()) {
+        return Ok(a.partial_cmp(&b));
+    }
+    let seq = |it: &mut Interp, a: &[Obj], b: &[Obj]| -> R<Option<Ordering>> {
+        for (x, y) in a.iter().zip(b) {
+            it.tick(1)?;
+            if !eq(it, x, y, depth + 1)? {
+                return cmp(it, x, y, depth + 1);
+            }
+        }
+        Ok(Some(a.len().cmp(&b.len())))
+    };
+    match (l, r) {
+        (Obj::Str(a), Obj::Str(b)) => Ok(Some(a.cmp(b))),
+        (Obj::List(a), Obj::List(b)) => {
+            let (a, b) = (a.items.borrow().clone(), b.items.borrow().clone());
+            seq(it, &a, &b)
+        }
+        (Obj::Tuple(a), Obj::Tuple(b)) => seq(it, &a.items, &b.items),
+        _ => Err(it.type_error(format!(
+            "'<' not supported between instances of '{}' and '{}'",
+            l.type_name(),
+            r.type_name()
+        ))),
+    }
+}
+
+/// `needle in hay`.
+pub fn contains(it: &mut Interp, hay: &Obj, needle: &Obj) -> R<bool> {
+    match hay {
+        Obj::Str(s) => match needle {
+            Obj::Str(n) => Ok(s.contains(&**n)),
+            o => Err(it.type_error(format!(
+                "'in <string>' requires string as left operand, not {}",
+                o.type_name()
+            ))),
+        },
+        Obj::Dict(d) | Obj::Set(d) => {
+            let key = it.key_of(needle)?;
+            Ok(d.table.borrow().contains(&key))
+        }
+        Obj::Range(a, b, s) => Ok(match needle.as_int() {
+            Some(v) => {
+                let n = range_len(*a, *b, *s);
+                n > 0 && (v - a) % s == 0 && (v - a) / s >= 0 && (v - a) / s < n
+            }
+            None => false,
+        }),
+        _ => {
+            let items = match hay {
+                Obj::List(l) => l.items.borrow().clone(),
+                Obj::Tuple(t) => t.items.clone(),
+                o => {
+                    return Err(it.type_error(format!(
+                        "argument of type '{}' is not iterable",
+                        o.type_name()
+                    )))
+                }
+            };
+            it.tick(items.len() as u64)?;
+            for x in &items {
+                if eq(it, x, needle, 0)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+    }
+}
