@@ -1,1 +1,10 @@
 //! Tensor code: BLIP VQA, OWL-ViT, CLIP, differentiable ops and the training core.
+
+pub mod blip;
+pub mod clip;
+pub mod ops;
+pub mod owlvit;
+pub mod preprocess;
+pub mod tokenize;
+pub mod weights;
+pub mod train;

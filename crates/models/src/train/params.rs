@@ -1,0 +1,238 @@
+//! Named trainable parameters: selection by name pattern (freezing, weight-decay
+//! exclusion) and deterministic, seeded initialisation.
+//!
+//! candle's CPU device cannot be seeded (`Device::set_seed` fails on CPU), so a `VarMap`
+//! filled by `VarBuilder::from_varmap` differs between runs. [`seeded_init`] overwrites
+//! every variable from a seed so that training runs are reproducible bit for bit.
+
+use anyhow::{anyhow, Context, Result};
+use candle_core::{Tensor, Var};
+use candle_nn::VarMap;
+use regex::Regex;
+
+/// A list of `(name, variable)` pairs sorted by name, so that every iteration order
+/// (optimizer state, checkpoints, seeded init) is the same from run to run.
+#[derive(Clone, Debug, Default)]
+pub struct NamedParams {
+    entries: Vec<(String, Var)>,
+}
+
+impl NamedParams {
+    /// All variables of `varmap`, sorted by name.
+    pub fn from_varmap(varmap: &VarMap) -> Result<Self> {
+        let data = varmap
+            .data()
+            .lock()
+            .map_err(|_| anyhow!("the VarMap lock is poisoned"))?;
+        let mut entries: Vec<(String, Var)> =
+            data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(Self { entries })
+    }
+
+    /// Builds from explicit pairs (sorted here).
+    pub fn from_pairs(mut entries: Vec<(String, Var)>) -> Self {
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        Self { entries }
+    }
+
+    /// The parameters whose name is *not* matched by `frozen`: the ones to train.
+    pub fn without(&self, frozen: &ParamFilter) -> Self {
+        Self {
+            entries: self
+                .entries
+                .iter()
+                .filter(|(n, _)| !frozen.matches(n))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// The parameters whose name is matched by `filter`.
+    pub fn only(&self, filter: &ParamFilter) -> Self {
+        Self {
+            entries: self
+                .entries
+                .iter()
+                .filter(|(n, _)| filter.matches(n))
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Iterates over `(name, variable)` in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Var)> {
+        self.entries.iter().map(|(n, v)| (n.as_str(), v))
+    }
+
+    /// The names in order.
+    pub fn names(&self) -> Vec<String> {
+        self.entries.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    /// Number of parameter tensors.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there is no parameter.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Total number of scalar parameters.
+    pub fn numel(&self) -> usize {
+        self.entries.iter().map(|(_, v)| v.elem_count()).sum()
+    }
+
+    /// The variable called `name`, if any.
+    pub fn get(&self, name: &str) -> Option<&Var> {
+        self.entries
+            .binary_search_by(|(n, _)| n.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.entries[i].1)
+    }
+}
+
+/// A set of name patterns. Globs use `*` for any run of characters (dots included) and
+/// `?` for one character; a pattern written `re:...` is a regular expression instead.
+/// A name matches when any pattern matches it whole.
+#[derive(Clone, Debug, Default)]
+pub struct ParamFilter {
+    patterns: Vec<Regex>,
+    sources: Vec<String>,
+}
+
+impl ParamFilter {
+    /// Parses globs (or `re:` regular expressions); the error names the bad pattern.
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self> {
+        let mut out = Self::default();
+        for p in patterns {
+            let p = p.as_ref();
+            let re = match p.strip_prefix("re:") {
+                Some(r) => format!("^(?:{r})$"),
+                None => glob_to_regex(p),
+            };
+            out.patterns
+                .push(Regex::new(&re).with_context(|| format!("bad parameter pattern {p:?}"))?);
+            out.sources.push(p.to_string());
+        }
+        Ok(out)
+    }
+
+    /// Matches nothing.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// The patterns that usually get no weight decay: biases and normalisation scales
+    /// (as in the BERT and BLIP training recipes).
+    pub fn default_no_decay() -> Self {
+        // The patterns are literals known to be valid, so construction cannot fail.
+        Self::new(&["*bias", "*LayerNorm*", "*layer_norm*", "*layernorm*"]).unwrap_or_default()
+    }
+
+    /// Whether `name` is matched by any pattern.
+    pub fn matches(&self, name: &str) -> bool {
+        self.patterns.iter().any(|r| r.is_match(name))
+    }
+
+    /// The patterns as written.
+    pub fn sources(&self) -> &[String] {
+        &self.sources
+    }
+}
+
+fn glob_to_regex(glob: &str) -> String {
+    let mut re = String::from("^");
+    for c in glob.chars() {
+        match c {
+            '*' => re.push_str(".*"),
+            '?' => re.push('.'),
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    re.push('$');
+    re
+}
+
+/// SplitMix64: a tiny, well-mixed generator, enough for initialisation and shuffling
+/// and identical on every platform.
+#[derive(Clone, Debug)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator started from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box–Muller).
+    pub fn next_normal(&mut self) -> f64 {
+        let u1 = self.next_f64().max(f64::MIN_POSITIVE);
+        let u2 = self.next_f64();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+
+    /// Uniform integer in `[0, n)` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_f64() * n as f64) as usize % n.max(1)
+    }
+
+    /// Fisher–Yates shuffle.
+    pub fn shuffle<T>(&mut self, xs: &mut [T]) {
+        for i in (1..xs.len()).rev() {
+            let j = self.below(i + 1);
+            xs.swap(i, j);
+        }
+    }
+}
+
+fn name_hash(name: &str) -> u64 {
+    // FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Re-initialises every parameter from `seed`, as transformers' `_init_weights` does for
+/// BERT/ViT models: biases zero, normalisation scales one, everything else normal with
+/// standard deviation `std`. Each tensor draws from its own stream derived from the seed
+/// and its name, so adding a parameter does not change the others.
+pub fn seeded_init(params: &NamedParams, seed: u64, std: f64) -> Result<()> {
+    for (name, var) in params.iter() {
+        let n = var.elem_count();
+        let lname = name.to_ascii_lowercase();
+        let values: Vec<f32> = if name.ends_with("bias") {
+            vec![0.0; n]
+        } else if lname.contains("layernorm") || lname.contains("layer_norm") {
+            vec![1.0; n]
+        } else {
+            let mut rng = SplitMix64::new(seed ^ name_hash(name));
+            (0..n).map(|_| (rng.next_normal() * std) as f32).collect()
+        };
+        let t = Tensor::from_vec(values, var.shape(), var.device())
+            .and_then(|t| t.to_dtype(var.dtype()))
+            .with_context(|| format!("initialising parameter {name}"))?;
+        var.set(&t)
+            .with_context(|| format!("initialising parameter {name}"))?;
+    }
+    Ok(())
+}
