@@ -30,7 +30,8 @@ fn main() -> Result<()> {
     let config = Config::from_file(&dir.join("config.json"))?;
     let dev = Device::Cpu;
     let varmap = VarMap::new();
-    let model = BlipForQuestionAnswering::new(VarBuilder::from_varmap(&varmap, DType::F32, &dev), &config)?;
+    let model =
+        BlipForQuestionAnswering::new(VarBuilder::from_varmap(&varmap, DType::F32, &dev), &config)?;
     let params = NamedParams::from_varmap(&varmap)?;
     seeded_init(&params, 0, 0.02)?;
     let t = &config.text_config;
@@ -39,14 +40,28 @@ fn main() -> Result<()> {
     let vocab = t.vocab_size as u64;
     let mut ids = |n: usize, first: u32| -> Vec<u32> {
         (0..n)
-            .map(|i| if i == 0 { first } else { 6 + (rng.next_u64() % (vocab - 6)) as u32 })
+            .map(|i| {
+                if i == 0 {
+                    first
+                } else {
+                    6 + (rng.next_u64() % (vocab - 6)) as u32
+                }
+            })
             .collect()
     };
     let q = Tensor::from_vec(ids(batch * 12, 2), (batch, 12), &dev)?;
     let a = Tensor::from_vec(ids(batch * 4, t.bos_token_id), (batch, 4), &dev)?;
-    let pixels: Vec<f32> = (0..batch * 3 * size * size).map(|i| ((i % 97) as f32 / 48.0) - 1.0).collect();
+    let pixels: Vec<f32> = (0..batch * 3 * size * size)
+        .map(|i| ((i % 97) as f32 / 48.0) - 1.0)
+        .collect();
     let px = Tensor::from_vec(pixels, (batch, 3, size, size), &dev)?;
-    let mut opt = AdamW::new(&params, AdamWConfig { lr: 1e-4, ..AdamWConfig::default() })?;
+    let mut opt = AdamW::new(
+        &params,
+        AdamWConfig {
+            lr: 1e-4,
+            ..AdamWConfig::default()
+        },
+    )?;
     let mut train_step = || -> Result<f32> {
         let loss = model.vqa_loss(&px, &q, None, &a, None, 0.1)?;
         let mut g = ParamGrads::backward(&loss, &params)?;

@@ -239,10 +239,9 @@ impl BlipForQuestionAnswering {
                     s.push(t.pad_token_id);
                     next.push((s, -1e9, j));
                 }
-                for (seq, score, j) in next.iter() {
+                for (seq, _, j) in next.iter() {
                     parents.push((i * k + j) as u32);
                     tokens.push(*seq.last().unwrap_or(&t.pad_token_id));
-                    let _ = score;
                 }
                 running[i] = next.into_iter().map(|(s, sc, _)| (s, sc)).collect();
             }
