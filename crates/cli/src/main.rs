@@ -1,11 +1,13 @@
 //! The `sdvp` command. Thin glue: every command lives in its own file and calls the crates.
 
 mod backends;
+mod cmd_demo;
 mod cmd_eval;
 mod cmd_generate;
 mod cmd_program;
 mod cmd_trace;
 mod cmd_world;
+mod progress;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job: world, gold programs in both styles, rationales, distillation data path.
+    Demo(cmd_demo::DemoArgs),
     /// Check, run and list step or Python programs.
     Program(cmd_program::ProgramArgs),
     /// Render traces as HTML visual rationales.
@@ -28,17 +32,18 @@ enum Command {
     /// Run programs on a dataset split and score the answers.
     Eval(cmd_eval::EvalArgs),
     /// Generate programs for a dataset split with a language model.
-    Generate(cmd_generate::GenerateArgs),
+    Generate(Box<cmd_generate::GenerateArgs>),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(a) => cmd_demo::run(a),
         Command::Program(a) => cmd_program::run(a),
         Command::Trace(a) => cmd_trace::run(a),
         Command::World(a) => cmd_world::run(a),
         Command::Eval(a) => cmd_eval::run(a),
-        Command::Generate(a) => cmd_generate::run(a),
+        Command::Generate(a) => cmd_generate::run(*a),
     };
     match result {
         Ok(code) => std::process::exit(code),
