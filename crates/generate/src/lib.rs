@@ -4,8 +4,8 @@
 //! * [`prompt`]: the project's own prompt library (module header + in-context examples) per
 //!   task and program style;
 //! * [`backend`]: the [`Generator`] trait every program writer implements, with the
-//!   [`openai`] (HTTP), [`embedded`] and [`gold`] backends (an in-process `local` LLM
-//!   backend is not written yet);
+//!   [`openai`] (HTTP), [`local`] (in-process LLM, cargo feature `local`), [`embedded`] and
+//!   [`gold`] backends;
 //! * [`extract`]: pulling the program out of whatever prose a model wrapped it in, and
 //!   validating it;
 //! * [`cache`]: the on-disk, content-addressed cache of raw generations;
@@ -20,6 +20,9 @@ pub mod embedded;
 pub mod extract;
 pub mod gold;
 pub mod gqa;
+pub mod local;
+#[cfg(feature = "local")]
+pub mod local_model;
 pub mod openai;
 pub mod prompt;
 mod prompt_examples;
@@ -29,7 +32,7 @@ pub mod run;
 
 pub use backend::{GenError, GenErrorKind, GenRequest, Generator, Sampling};
 pub use prompt::{Prompt, PromptOptions};
-pub use run::{vote, Outcome, RunConfig, RunStats, SampleRecord};
+pub use run::{vote, Outcome, RunConfig, RunStats, SampleRecord, Select};
 
 use sdvp_program::ValueType;
 use serde::{Deserialize, Serialize};

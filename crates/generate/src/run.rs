@@ -54,19 +54,70 @@ pub struct SampleRecord {
     pub valid: bool,
     pub error: Option<String>,
     pub cached: bool,
+    /// The answer this sample's program gave when executed for a vote (absent when no vote
+    /// ran, or the program was invalid or failed to run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
 }
 
 /// The result for one question: the `programs.jsonl` line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
     pub id: String,
-    /// The selected valid program (the first valid sample), or null.
+    /// The selected valid program (the first valid sample, or the vote's winner), or null.
     pub program: Option<String>,
     /// The raw text of the selected sample, or of the last sample when none is valid.
     pub raw: Option<String>,
     /// Why there is no program, or null.
     pub failure: Option<String>,
     pub samples: Vec<SampleRecord>,
+    /// Index into `samples` of the selected sample, or null.
+    pub selected: Option<usize>,
+}
+
+/// How the program of a question with several valid samples is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Select {
+    /// The first valid sample.
+    First,
+    /// The sample whose executed answer wins the majority ([`vote`]).
+    Vote,
+}
+
+impl std::str::FromStr for Select {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "first" => Ok(Select::First),
+            "vote" => Ok(Select::Vote),
+            _ => Err(format!("unknown selection `{s}` (expected first or vote)")),
+        }
+    }
+}
+
+impl Outcome {
+    /// Record the executed answers of the samples (aligned with `samples`; invalid samples
+    /// are not run and should be `None`) and select the majority's program. When no sample
+    /// produced an answer the first valid sample stays selected, so a question whose
+    /// programs all fail to run keeps a program rather than losing it.
+    pub fn apply_vote(&mut self, answers: &[Option<String>]) {
+        let mut ballot: Vec<Option<String>> = Vec::with_capacity(self.samples.len());
+        for (i, s) in self.samples.iter_mut().enumerate() {
+            s.answer = if s.valid {
+                answers.get(i).cloned().flatten()
+            } else {
+                None
+            };
+            ballot.push(s.answer.clone());
+        }
+        if let Some(winner) = vote(&ballot) {
+            let s = &self.samples[winner];
+            self.program = s.program.clone();
+            self.raw = s.raw.clone();
+            self.selected = Some(winner);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -205,6 +256,7 @@ impl Driver<'_> {
             valid: false,
             error: None,
             cached,
+            answer: None,
         };
         match answer {
             Ok(raw) => {
@@ -296,8 +348,8 @@ impl Driver<'_> {
 }
 
 fn finish(p: Pending) -> Outcome {
-    let chosen = p.samples.iter().find(|s| s.valid);
-    let (program, raw, failure) = match chosen {
+    let selected = p.samples.iter().position(|s| s.valid);
+    let (program, raw, failure) = match selected.map(|i| &p.samples[i]) {
         Some(s) => (s.program.clone(), s.raw.clone(), None),
         None => {
             let last = p.samples.last();
@@ -320,6 +372,7 @@ fn finish(p: Pending) -> Outcome {
         raw,
         failure,
         samples: p.samples,
+        selected,
     }
 }
 
@@ -345,5 +398,52 @@ mod tests {
         assert_eq!(vote(&a(&[Some("Yes"), Some("yes"), Some("no")])), Some(0));
         assert_eq!(vote(&a(&[None, None])), None);
         assert_eq!(vote(&[]), None);
+    }
+
+    fn sample(index: usize, program: &str, valid: bool) -> SampleRecord {
+        SampleRecord {
+            index,
+            raw: Some(format!("raw {program}")),
+            program: Some(program.into()),
+            valid,
+            error: None,
+            cached: false,
+            answer: None,
+        }
+    }
+
+    fn outcome(samples: Vec<SampleRecord>) -> Outcome {
+        let selected = samples.iter().position(|s| s.valid);
+        Outcome {
+            id: "q".into(),
+            program: selected.and_then(|i| samples[i].program.clone()),
+            raw: selected.and_then(|i| samples[i].raw.clone()),
+            failure: None,
+            samples,
+            selected,
+        }
+    }
+
+    #[test]
+    fn apply_vote_selects_the_majority_and_ignores_invalid_samples() {
+        let mut o = outcome(vec![
+            sample(0, "A", true),
+            sample(1, "B", false),
+            sample(2, "C", true),
+            sample(3, "D", true),
+        ]);
+        // The invalid sample's "answer" must not count even if one is passed.
+        o.apply_vote(&a(&[Some("1"), Some("2"), Some("2"), Some("2")]));
+        assert_eq!(o.selected, Some(2));
+        assert_eq!(o.program.as_deref(), Some("C"));
+        assert_eq!(o.raw.as_deref(), Some("raw C"));
+        assert_eq!(o.samples[1].answer, None);
+        assert_eq!(o.samples[3].answer.as_deref(), Some("2"));
+        // Nobody answered: the first valid sample stays.
+        let mut o = outcome(vec![sample(0, "A", false), sample(1, "B", true)]);
+        o.apply_vote(&a(&[None, None]));
+        assert_eq!((o.selected, o.program.as_deref()), (Some(1), Some("B")));
+        assert_eq!("vote".parse::<Select>(), Ok(Select::Vote));
+        assert!("best".parse::<Select>().is_err());
     }
 }

@@ -6,5 +6,5 @@ pub mod ops;
 pub mod owlvit;
 pub mod preprocess;
 pub mod tokenize;
-pub mod weights;
 pub mod train;
+pub mod weights;
