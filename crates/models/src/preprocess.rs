@@ -63,6 +63,11 @@ impl ImageProcessor {
         }
     }
 
+    /// `BlipImageProcessor`: the same square bicubic resize and normalisation as OWL-ViT.
+    pub fn blip(size: usize) -> Self {
+        Self::owlvit(size)
+    }
+
     /// Reads a HF `preprocessor_config.json`. Only bicubic resampling (`resample: 3`) is
     /// supported, since that is what CLIP and OWL-ViT use.
     pub fn from_file(path: &Path) -> std::result::Result<Self, WeightsError> {

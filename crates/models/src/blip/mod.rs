@@ -377,24 +377,10 @@ impl BlipForQuestionAnswering {
     }
 }
 
-/// BLIP's image processor: resize to `size`×`size` (bicubic), scale to `[0, 1]`,
-/// normalise with the CLIP mean/std. Returns `[3, size, size]` f32.
-///
-/// The `image` crate's Catmull-Rom filter is a bicubic with a = -0.5 like PIL's, but the
-/// two resamplers differ in edge handling, so pixels can differ slightly from the
-/// Python processor's.
+/// BLIP's image processor (`BlipImageProcessor`): resize to `size`×`size` with PIL's
+/// bicubic, scale to `[0, 1]`, normalise with the CLIP mean/std. Returns `[3, size, size]`.
 pub fn preprocess_image(img: &image::DynamicImage, size: u32, device: &Device) -> Result<Tensor> {
-    const MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
-    const STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
-    let rgb = img
-        .resize_exact(size, size, image::imageops::FilterType::CatmullRom)
-        .to_rgb8();
-    let n = (size * size) as usize;
-    let mut data = vec![0f32; 3 * n];
-    for (i, p) in rgb.pixels().enumerate() {
-        for c in 0..3 {
-            data[c * n + i] = (f32::from(p.0[c]) / 255.0 - MEAN[c]) / STD[c];
-        }
-    }
-    Tensor::from_vec(data, (3, size as usize, size as usize), device)
+    crate::preprocess::ImageProcessor::blip(size as usize)
+        .to_tensor(&[img.to_rgb8()], device)?
+        .squeeze(0)
 }
