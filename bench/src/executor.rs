@@ -2,7 +2,11 @@
 //! time per item, run batched (cap 32) and one at a time. Prints wall time, the time spent
 //! inside the module, the executor's own overhead as a share of module time, and the ratio.
 //!
-//! `cargo run --release -p sdvp-bench --bin bench-executor [-- PROGRAMS FIXED_US PER_ITEM_US WINDOW]`
+//! `cargo run --release -p sdvp-bench --bin bench-executor [--features mimalloc] [-- PROGRAMS FIXED_US PER_ITEM_US WINDOW]`
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use sdvp_program::exec::{run_step_programs, Job};
 use sdvp_program::module::{Backend, ModuleError, ModuleKind, Request, Response};
@@ -108,7 +112,10 @@ fn main() {
     let fixed = Duration::from_micros(args.get(1).copied().unwrap_or(200));
     let per_item = Duration::from_micros(args.get(2).copied().unwrap_or(20));
     let window = args.get(3).copied().unwrap_or(256) as usize;
-    println!("{n} programs, module cost {fixed:?} per call + {per_item:?} per item");
+    println!(
+        "{n} programs, module cost {fixed:?} per call + {per_item:?} per item, mimalloc={}",
+        cfg!(feature = "mimalloc")
+    );
     let jobs = jobs(n);
     let batched = run(
         &format!("batched (cap 32, window {window})"),
