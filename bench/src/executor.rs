@@ -8,7 +8,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use sdvp_program::exec::{run_step_programs, Job};
+use sdvp_program::exec::{run_step_programs_streaming, Job};
 use sdvp_program::module::{Backend, ModuleError, ModuleKind, Request, Response};
 use sdvp_program::scheduler::SchedulerConfig;
 use sdvp_program::steps::Registry;
@@ -90,10 +90,13 @@ fn run(
         spent_ns: AtomicU64::new(0),
     };
     let start = Instant::now();
-    let (traces, stats) = run_step_programs(&registry, &module, config, jobs);
+    // Traces are dropped as they finish, as `sdvp eval` does after writing them.
+    let mut failed = 0usize;
+    let stats = run_step_programs_streaming(&registry, &module, config, jobs, |_, t| {
+        failed += t.answer.is_none() as usize;
+    });
     let wall = start.elapsed().as_secs_f64();
     let module_s = module.spent_ns.load(Ordering::Relaxed) as f64 / 1e9;
-    let failed = traces.iter().filter(|t| t.answer.is_none()).count();
     println!(
         "{label:<22} wall {wall:>7.3} s  module {module_s:>7.3} s  executor overhead {:>5.2}% of module time  ({} calls in {} batches, {failed} failed)",
         100.0 * (wall - module_s) / module_s,
