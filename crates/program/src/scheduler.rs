@@ -168,10 +168,13 @@ impl<'b> Scheduler<'b> {
         Fut: Future<Output = T> + 'a,
     {
         let mut out: Vec<Option<T>> = (0..count).map(|_| None).collect();
-        let stats = self.run_streaming(count, make, stalled, |i, t| out[i] = Some(t));
+        let stats = self.run_streaming(count, make, &stalled, |i, t| out[i] = Some(t));
+        // Every program is delivered exactly once; a gap would be a scheduler bug, reported
+        // as a stalled program rather than a panic.
         let out = out
             .into_iter()
-            .map(|t| t.expect("scheduler delivers every program exactly once"))
+            .enumerate()
+            .map(|(i, t)| t.unwrap_or_else(|| stalled(i)))
             .collect();
         (out, stats)
     }
