@@ -1,6 +1,6 @@
 //! Running step programs on the scheduler.
 
-use crate::ast::{ArgValue, Literal, Problem, Program};
+use crate::ast::{ArgValue, Literal, Problem, ProblemKind, Program};
 use crate::module::Backend;
 use crate::parser::parse;
 use crate::scheduler::{ModuleCtx, Scheduler, SchedulerConfig, SchedulerStats};
@@ -8,7 +8,7 @@ use crate::steps::{Registry, StepArgs};
 use crate::trace::{ProgramStyle, Trace, TraceError, TraceStep};
 use crate::validate::validate;
 use crate::value::{format_number, Value, ValueType};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -28,9 +28,28 @@ pub fn check_program(
     inputs: &[(&str, ValueType)],
 ) -> Result<Program, Vec<Problem>> {
     let (program, mut problems) = parse(source);
-    if problems.is_empty() {
-        problems = validate(&program, registry, inputs);
-    }
+    // Validate the steps that parsed too, so a program with a stray line still gets all its
+    // other mistakes reported. Names a broken line may have defined are not called undefined,
+    // and a missing RESULT is only reported when nothing failed to parse.
+    let broken: HashSet<String> = problems
+        .iter()
+        .filter_map(|p| source.lines().nth(p.line.saturating_sub(1)))
+        .filter_map(|l| l.split_once('=').map(|(lhs, _)| lhs.trim().to_string()))
+        .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .collect();
+    let parsed_cleanly = problems.is_empty();
+    problems.extend(
+        validate(&program, registry, inputs)
+            .into_iter()
+            .filter(|p| match p.kind {
+                ProblemKind::UndefinedVariable => !broken
+                    .iter()
+                    .any(|n| p.message.starts_with(&format!("variable `{n}` "))),
+                ProblemKind::MissingResult => parsed_cleanly,
+                _ => true,
+            }),
+    );
+    problems.sort_by_key(|p| (p.line, p.column));
     if problems.is_empty() {
         Ok(program)
     } else {

@@ -246,3 +246,27 @@ fn trace_round_trips_through_jsonl() {
     assert!(err.contains("traces.jsonl:1"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn syntax_and_validation_problems_are_reported_together() {
+    use sdvp_program::exec::check_program;
+    use sdvp_program::{ProblemKind, ValueType};
+    let registry = Registry::visual_reasoning(Default::default());
+    let source = "Question: is there a cup?\nBOX0=LOC(image=IMAGE,object='cup')\nANSWER0=VQA(Image=IMAGE,question='x)\nANSWER1=VQA(image=IMAGE,question='y')\nFINAL=RESULT(var=ANSWER)\n";
+    let problems = check_program(source, &registry, &[("IMAGE", ValueType::Image)]).unwrap_err();
+    let kinds: Vec<(usize, ProblemKind)> = problems.iter().map(|p| (p.line, p.kind)).collect();
+    assert!(kinds.contains(&(1, ProblemKind::Syntax)), "{kinds:?}");
+    assert!(
+        kinds.contains(&(3, ProblemKind::UnterminatedString)),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(5, ProblemKind::UndefinedVariable)),
+        "{kinds:?}"
+    );
+    // ANSWER0's line did not parse: later uses of it are not blamed on it.
+    let source = "ANSWER0=VQA(image=IMAGE,question='x)\nFINAL=RESULT(var=ANSWER0)\n";
+    let problems = check_program(source, &registry, &[("IMAGE", ValueType::Image)]).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].kind, ProblemKind::UnterminatedString);
+}
