@@ -55,7 +55,7 @@ impl StepModule for Eval {
             // A variable holding the expression can only be checked when it runs.
             return Vec::new();
         };
-        let parsed = match expr::parse(text) {
+        let parsed = match parse_cached(text) {
             Ok(p) => p,
             Err(e) => {
                 return vec![Problem::new(
@@ -98,10 +98,35 @@ impl StepModule for Eval {
                     ))
                 }
             };
-            let parsed = expr::parse(&text).map_err(|e| format!("expression `{text}`: {e}"))?;
+            let parsed = parse_cached(&text).map_err(|e| format!("expression `{text}`: {e}"))?;
             expr::eval(&parsed, &|name| args.env.get(name).cloned())
                 .map_err(|e| format!("expression `{text}`: {e}"))
         })();
         Box::pin(std::future::ready(outcome))
     }
+}
+
+thread_local! {
+    /// Parsed expressions by text. Programs of one task repeat a handful of EVAL templates,
+    /// and every expression is parsed twice (check, then run), so parsing dominated EVAL.
+    static PARSED: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<expr::Expr>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Entries kept before the cache starts over (bounds memory on endless distinct inputs).
+const CACHE_LIMIT: usize = 4096;
+
+fn parse_cached(text: &str) -> Result<std::rc::Rc<expr::Expr>, expr::ExprError> {
+    if let Some(hit) = PARSED.with(|c| c.borrow().get(text).cloned()) {
+        return Ok(hit);
+    }
+    let parsed = std::rc::Rc::new(expr::parse(text)?);
+    PARSED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= CACHE_LIMIT {
+            c.clear();
+        }
+        c.insert(text.to_string(), parsed.clone());
+    });
+    Ok(parsed)
 }
