@@ -35,10 +35,10 @@ impl ModulesSpec {
                 Ok(Box::new(backend))
             }
             ModulesSpec::Oracle(dir) => {
-                bail!(
-                    "oracle:{}: wiring pending (world crate in progress)",
-                    dir.display()
-                )
+                let backend = sdvp_data::oracle::OracleBackend::load(dir).with_context(|| {
+                    format!("cannot load the world's scenes from {}", dir.display())
+                })?;
+                Ok(Box::new(backend))
             }
         }
     }
