@@ -9,7 +9,7 @@ cargo build --release -q -p sdvp-bench --bin bench-blip --features mimalloc
 candle=$(RAYON_NUM_THREADS=$threads ./target/release/bench-blip "$dir" "$batch" "$steps" | tail -n 1)
 torch=$(python3 bench/blip_reference.py "$dir" "$batch" "$steps" "$threads" | tail -n 1)
 echo "$candle"; echo "$torch"
-field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+field() { sed -n "s|.*$1=\([0-9.]*\).*|\1|p" <<<"$2"; }
 python3 - "$(field train_ms/step "$candle")" "$(field train_ms/step "$torch")" \
           "$(field infer_ms/batch "$candle")" "$(field infer_ms/batch "$torch")" <<'PY'
 import sys
