@@ -20,8 +20,17 @@ impl ModulesSpec {
             Some(("scripted", path)) => Ok(ModulesSpec::Scripted(PathBuf::from(path))),
             Some(("oracle", path)) => Ok(ModulesSpec::Oracle(PathBuf::from(path))),
             _ => {
-                bail!("unknown --modules {spec:?}: expected scripted:FILE.json or oracle:WORLD_DIR")
+                bail!("unknown --modules {spec:?}: expected oracle, oracle:WORLD_DIR or scripted:FILE.json")
             }
+        }
+    }
+
+    /// Like [`parse`](Self::parse), with a bare `oracle` meaning the scenes of `data`.
+    pub fn parse_for(spec: &str, data: &std::path::Path) -> anyhow::Result<Self> {
+        if spec == "oracle" {
+            Ok(ModulesSpec::Oracle(data.to_path_buf()))
+        } else {
+            Self::parse(spec)
         }
     }
 

@@ -92,10 +92,6 @@ impl Tally {
     }
 }
 
-fn meta_str<'a>(t: &'a Trace, key: &str) -> Option<&'a str> {
-    t.meta.get(key).and_then(|v| v.as_str())
-}
-
 /// Traces already in `path`, keeping only whole lines (a killed run may leave half a line,
 /// which is cut off so the file stays valid JSONL).
 fn resume_traces(path: &Path) -> anyhow::Result<Vec<Trace>> {
@@ -251,13 +247,13 @@ pub fn evaluate(
     let mut per_type: BTreeMap<String, Tally> = BTreeMap::new();
     let mut error_kinds: BTreeMap<String, usize> = BTreeMap::new();
     for t in &done {
-        let ok = match (&t.answer, meta_str(t, "gold_answer")) {
-            (Some(a), Some(g)) => normalize_answer(a) == normalize_answer(g),
+        let ok = match (&t.answer, t.gold_answer()) {
+            (Some(a), Some(g)) => normalize_answer(a) == normalize_answer(&g),
             _ => false,
         };
-        let qtype = meta_str(t, "question_type")
-            .unwrap_or("unknown")
-            .to_string();
+        let qtype = t
+            .meta_text("question_type")
+            .unwrap_or_else(|| "unknown".into());
         for tally in [&mut overall, per_type.entry(qtype).or_default()] {
             tally.total += 1;
             tally.correct += ok as usize;
@@ -291,12 +287,7 @@ pub fn evaluate(
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<i32> {
-    let spec = if args.modules == "oracle" {
-        ModulesSpec::Oracle(args.data.clone())
-    } else {
-        ModulesSpec::parse(&args.modules)?
-    };
-    let backend = spec.build()?;
+    let backend = ModulesSpec::parse_for(&args.modules, &args.data)?.build()?;
     let s = evaluate(&args, backend.as_ref(), false)?;
     println!(
         "{}/{}: accuracy {:.4} ({}/{}), {} errors -> {}",

@@ -26,7 +26,6 @@ use sdvp_generate::{
     gqa, prompt, Outcome, PromptOptions, RunConfig, Sampling, Select, Style, Task,
 };
 use sdvp_program::exec::{run_step_programs, Job};
-use sdvp_program::scripted::ScriptedBackend;
 use sdvp_program::steps::Registry;
 use sdvp_program::{Backend, SchedulerConfig, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -174,21 +173,7 @@ fn load_questions(args: &GenerateArgs, task: Task) -> anyhow::Result<(Vec<Questi
 
 /// The module backend a vote executes samples with.
 fn modules_backend(spec: &str, data: &Path) -> anyhow::Result<Box<dyn Backend>> {
-    match spec.split_once(':') {
-        None if spec == "oracle" => Ok(Box::new(sdvp_data::OracleBackend::load(data)?)),
-        Some(("oracle", dir)) => Ok(Box::new(sdvp_data::OracleBackend::load(Path::new(dir))?)),
-        Some(("scripted", file)) => {
-            let text =
-                std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
-            Ok(Box::new(
-                ScriptedBackend::from_json(&text)
-                    .with_context(|| format!("{file}: not a module script"))?,
-            ))
-        }
-        _ => anyhow::bail!(
-            "--modules {spec:?}: expected oracle, oracle:WORLD_DIR or scripted:FILE.json"
-        ),
-    }
+    crate::backends::ModulesSpec::parse_for(spec, data)?.build()
 }
 
 /// Executes the valid samples of finished outcomes and applies the majority vote.

@@ -43,13 +43,6 @@ impl MineOptions {
     }
 }
 
-fn meta_str(t: &Trace, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|k| t.meta.get(*k)).map(|v| match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    })
-}
-
 /// All calls of the chosen modules that returned an answer (failed calls have nothing to
 /// correct against and are skipped).
 pub fn mine(traces: &[Trace], options: &MineOptions) -> Vec<SubTask> {
@@ -76,8 +69,8 @@ pub fn mine(traces: &[Trace], options: &MineOptions) -> Vec<SubTask> {
                     module: kind,
                     request: c.request.clone(),
                     student: c.response.clone(),
-                    question: meta_str(t, &["question"]),
-                    gold_answer: meta_str(t, &["gold_answer", "answer"]),
+                    question: t.meta_text("question"),
+                    gold_answer: t.gold_answer(),
                 });
             }
         }

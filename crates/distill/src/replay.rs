@@ -116,16 +116,9 @@ fn job_of(trace: &Trace) -> Job {
     }
 }
 
-fn gold_of(trace: &Trace) -> Option<String> {
-    ["gold_answer", "answer"]
-        .iter()
-        .find_map(|k| trace.meta.get(*k))
-        .and_then(|v| v.as_str().map(str::to_string))
-}
-
 /// Replay a trace with `overrides` and judge the final answer.
 pub fn replay(trace: &Trace, overrides: &[(Request, Response)], run: &Runner) -> Replay {
-    let Some(gold) = gold_of(trace) else {
+    let Some(gold) = trace.gold_answer() else {
         return Replay::NoGold;
     };
     let backend = ReplayBackend::new(trace, overrides);
@@ -169,7 +162,7 @@ pub fn filter(
             Some(t) if options.require_agreement && !overrides.is_empty() => {
                 replay(t, &overrides, run)
             }
-            Some(t) if gold_of(t).is_none() => Replay::NoGold,
+            Some(t) if t.gold_answer().is_none() => Replay::NoGold,
             _ => Replay::Undecided,
         };
         for (s, l) in items {

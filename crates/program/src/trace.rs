@@ -109,6 +109,20 @@ impl Trace {
             meta: BTreeMap::new(),
         }
     }
+    /// A text field of `meta` (numbers and other values as JSON text).
+    pub fn meta_text(&self, key: &str) -> Option<String> {
+        self.meta.get(key).map(|v| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    }
+
+    /// The gold answer a caller stored in `meta` (`gold_answer`, or `answer` in older traces).
+    pub fn gold_answer(&self) -> Option<String> {
+        self.meta_text("gold_answer")
+            .or_else(|| self.meta_text("answer"))
+    }
+
     /// Every model call of the program, in order.
     pub fn calls(&self) -> impl Iterator<Item = (&TraceStep, &CallRecord)> {
         self.steps

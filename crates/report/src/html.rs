@@ -182,17 +182,6 @@ fn call_outcome(c: &CallRecord) -> String {
     }
 }
 
-/// The gold answer a caller stored in the trace's meta, if any.
-pub(crate) fn gold_answer(t: &Trace) -> Option<String> {
-    ["gold_answer", "answer"]
-        .iter()
-        .find_map(|k| t.meta.get(*k))
-        .map(|v| match v {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-}
-
 fn page_name(i: usize, id: &str) -> String {
     let clean: String = id
         .chars()
@@ -209,7 +198,7 @@ fn page_name(i: usize, id: &str) -> String {
 }
 
 fn verdict(t: &Trace) -> (&'static str, String) {
-    match (&t.answer, gold_answer(t)) {
+    match (&t.answer, t.gold_answer()) {
         (None, _) => ("err", "failed".into()),
         (Some(a), Some(g)) if normalize_answer(a) == normalize_answer(&g) => {
             ("ok", "correct".into())
@@ -244,7 +233,7 @@ pub fn render_traces(
             "<tr><td><a href=\"{name}\">{}</a></td><td>{}</td><td>{}</td><td class={class}>{word}</td><td class=err>{}</td></tr>",
             escape(&t.id),
             escape(t.answer.as_deref().unwrap_or("—")),
-            escape(&gold_answer(t).unwrap_or_default()),
+            escape(&t.gold_answer().unwrap_or_default()),
             escape(t.error.as_ref().map(|e| e.kind.as_str()).unwrap_or(""))
         );
         let mut page = Page {
@@ -263,7 +252,7 @@ pub fn render_traces(
             html,
             "<p><b>Answer:</b> {} {}<span class={class}>{word}</span> · backend <code>{}</code> · {:.1} ms</p>",
             escape(t.answer.as_deref().unwrap_or("—")),
-            gold_answer(t).map(|g| format!("(gold: {}) ", escape(&g))).unwrap_or_default(),
+            t.gold_answer().map(|g| format!("(gold: {}) ", escape(&g))).unwrap_or_default(),
             escape(&t.backend),
             t.micros as f64 / 1000.0
         );
