@@ -8,11 +8,12 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use sdvp_program::exec::{run_step_programs_streaming, Job};
-use sdvp_program::module::{Backend, ModuleError, ModuleKind, Request, Response};
-use sdvp_program::scheduler::SchedulerConfig;
+use sdvp_core::module::{Backend, ModuleError, ModuleKind, Request, Response};
+use sdvp_core::scheduler::SchedulerConfig;
+use sdvp_core::Job;
+use sdvp_core::{BBox, ImageRef, Value};
+use sdvp_program::exec::run_step_programs_streaming;
 use sdvp_program::steps::Registry;
-use sdvp_program::{BBox, ImageRef, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

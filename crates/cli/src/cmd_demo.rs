@@ -12,23 +12,22 @@
 
 use anyhow::Context;
 use clap::Args;
+use sdvp_core::module::ModuleKind;
+use sdvp_core::scheduler::{Scheduler, SchedulerConfig};
+use sdvp_core::trace::{read_traces, ProgramStyle, Trace};
+use sdvp_core::Backend;
 use sdvp_data::world::{generate_world, Scale, WorldConfig};
 use sdvp_data::{load_split, ImageStore, OracleBackend};
 use sdvp_distill::label::{label, Identity};
 use sdvp_distill::mine::{mine, MineOptions};
 use sdvp_distill::replay::{filter, FilterOptions};
 use sdvp_program::exec::run_step_program;
-use sdvp_program::module::ModuleKind;
-use sdvp_program::scheduler::{Scheduler, SchedulerConfig};
 use sdvp_program::steps::Registry;
-use sdvp_program::trace::{read_traces, ProgramStyle, Trace};
-use sdvp_program::Backend;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::cmd_eval::{evaluate, EvalArgs};
-use crate::cmd_program::Style;
+use crate::cmd_eval::{evaluate, EvalRunArgs};
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -47,7 +46,7 @@ pub struct DemoArgs {
 
 const TASKS: [&str; 3] = ["gqa-world", "nlvr-world", "attr-world"];
 
-fn replay_step(backend: &dyn Backend, job: &sdvp_program::exec::Job) -> Trace {
+fn replay_step(backend: &dyn Backend, job: &sdvp_core::Job) -> Trace {
     let registry = Registry::visual_reasoning(Default::default());
     let scheduler = Scheduler::new(backend, SchedulerConfig::default());
     let (mut out, _) = scheduler.run_all(
@@ -77,7 +76,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
             "[1/4] world: generating ({} scale, seed {})",
             args.scale, args.seed
         );
-        let bar = crate::progress::bar(0, "questions");
+        let bar = sdvp_core::progress::bar(0, "questions");
         let cfg = WorldConfig {
             seed: args.seed,
             scale,
@@ -96,33 +95,39 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
     println!("[2/4] gold programs on oracle modules");
     summary.push_str("## Gold programs on the oracle modules (test split)\n\n| task | style | accuracy | programs | errors |\n|---|---|---|---|---|\n");
     for task in TASKS {
-        for style in [Style::Step, Style::Python] {
-            let name = if style == Style::Step {
+        for style in [ProgramStyle::Step, ProgramStyle::Python] {
+            let name = if style == ProgramStyle::Step {
                 "step"
             } else {
                 "python"
             };
-            let eval = EvalArgs {
-                data: world.clone(),
-                task: task.to_string(),
+            let eval = EvalRunArgs {
+                data: Some(world.clone()),
+                task: Some(task.to_string()),
                 split: "test".into(),
                 programs: "gold".into(),
                 modules: "oracle".into(),
-                out: args.out.join("eval").join(format!("{task}-{name}")),
+                out: Some(args.out.join("eval").join(format!("{task}-{name}"))),
                 style,
                 limit: None,
+                shard: None,
                 max_batch: 32,
                 restart: false,
             };
-            let s = evaluate(&eval, &oracle, false)?;
+            let s = evaluate(&eval, Some(&oracle), false)?;
             println!(
                 "  {task:<11} {name:<6} accuracy {:.4} ({}/{}), {} errors",
-                s.accuracy, s.correct, s.total, s.errors
+                s.accuracy,
+                s.correct,
+                s.total,
+                s.errors()
             );
             let _ = writeln!(
                 summary,
                 "| {task} | {name} | {:.4} | {} | {} |",
-                s.accuracy, s.total, s.errors
+                s.accuracy,
+                s.total,
+                s.errors()
             );
         }
     }
@@ -162,19 +167,20 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
 
     // 4. The distillation data path on GQA-style training programs.
     println!("[4/4] sub-task mining, teacher labels, replay filter (gqa-world train)");
-    let train = EvalArgs {
-        data: world.clone(),
-        task: "gqa-world".into(),
+    let train = EvalRunArgs {
+        data: Some(world.clone()),
+        task: Some("gqa-world".into()),
         split: "train".into(),
         programs: "gold".into(),
         modules: "oracle".into(),
-        out: args.out.join("eval").join("gqa-world-train-step"),
-        style: Style::Step,
-        limit: Some(args.mine_limit),
+        out: Some(args.out.join("eval").join("gqa-world-train-step")),
+        style: ProgramStyle::Step,
+        limit: Some(args.mine_limit as u64),
+        shard: None,
         max_batch: 32,
         restart: false,
     };
-    let s = evaluate(&train, &oracle, false)?;
+    let s = evaluate(&train, Some(&oracle), false)?;
     let traces = read_traces(&s.traces)?;
     summary.push_str("\n## Sub-tasks of the GQA-style training programs\n\n| module | sub-tasks | labelled | kept after replay |\n|---|---|---|---|\n");
     for kind in [ModuleKind::Detect, ModuleKind::Vqa] {

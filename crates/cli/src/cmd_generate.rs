@@ -13,6 +13,8 @@
 //! questions while lines still stream out.
 
 use anyhow::Context;
+use sdvp_core::Job;
+use sdvp_core::{Backend, SchedulerConfig, Value};
 use sdvp_generate::backend::Generator;
 use sdvp_generate::cache::Cache;
 use sdvp_generate::embedded::EmbeddedGenerator;
@@ -23,11 +25,10 @@ use sdvp_generate::openai::{Endpoint, OpenAiConfig, OpenAiGenerator};
 use sdvp_generate::questions::Question;
 use sdvp_generate::run::Driver;
 use sdvp_generate::{
-    gqa, prompt, Outcome, PromptOptions, RunConfig, Sampling, Select, Style, Task,
+    gqa, prompt, Outcome, ProgramStyle, PromptOptions, RunConfig, Sampling, Select, Task,
 };
-use sdvp_program::exec::{run_step_programs, Job};
+use sdvp_program::exec::run_step_programs;
 use sdvp_program::steps::Registry;
-use sdvp_program::{Backend, SchedulerConfig, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -173,14 +174,14 @@ fn load_questions(args: &GenerateArgs, task: Task) -> anyhow::Result<(Vec<Questi
 
 /// The module backend a vote executes samples with.
 fn modules_backend(spec: &str, data: &Path) -> anyhow::Result<Box<dyn Backend>> {
-    crate::backends::ModulesSpec::parse_for(spec, data)?.build()
+    crate::backends::build(spec, Some(data), &[])
 }
 
 /// Executes the valid samples of finished outcomes and applies the majority vote.
 struct Voter<'a> {
     backend: Box<dyn Backend>,
     registry: &'a Registry,
-    style: Style,
+    style: ProgramStyle,
     inputs: InputsById,
 }
 
@@ -212,8 +213,8 @@ impl Voter<'_> {
         let config = SchedulerConfig::default();
         let backend = self.backend.as_ref();
         let traces = match self.style {
-            Style::Step => run_step_programs(self.registry, backend, config, &jobs).0,
-            Style::Python => {
+            ProgramStyle::Step => run_step_programs(self.registry, backend, config, &jobs).0,
+            ProgramStyle::Python => {
                 sdvp_python::run_python_programs(backend, config, &jobs, &Default::default()).0
             }
         };
@@ -235,7 +236,7 @@ impl Voter<'_> {
 fn generator(
     args: &GenerateArgs,
     task: Task,
-    style: Style,
+    style: ProgramStyle,
     questions: &[Question],
 ) -> anyhow::Result<Box<dyn Generator>> {
     Ok(match args.generator {
@@ -269,11 +270,11 @@ fn generator(
         GeneratorKind::Gold => {
             let mut gold = GoldGenerator::from_questions(questions);
             // Real GQA records carry a functional program instead of a gold step program.
-            if task == Task::Gqa && style == Style::Step {
+            if task == Task::Gqa && style == ProgramStyle::Step {
                 for q in questions.iter().filter(|q| q.gold_step.is_none()) {
                     let Some(sem) = &q.semantic else { continue };
                     match gqa::parse_semantic(sem).and_then(|ops| gqa::convert(&ops)) {
-                        Ok(p) => gold.insert(&q.id, Style::Step, p),
+                        Ok(p) => gold.insert(&q.id, ProgramStyle::Step, p),
                         Err(e) => eprintln!("warning: {}: GQA semantic not converted: {e}", q.id),
                     }
                 }
@@ -290,7 +291,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<i32> {
 /// The command with an optional ready-made generator (tests supply their own).
 fn run_with(args: GenerateArgs, given: Option<Box<dyn Generator>>) -> anyhow::Result<i32> {
     let task: Task = args.task.parse().map_err(anyhow::Error::msg)?;
-    let style: Style = args.style.parse().map_err(anyhow::Error::msg)?;
+    let style: ProgramStyle = args.style.parse().map_err(anyhow::Error::msg)?;
     let select: Select = args.select.parse().map_err(anyhow::Error::msg)?;
     let (mut questions, inputs) = load_questions(&args, task)?;
     if let Some(n) = args.limit {
@@ -300,8 +301,8 @@ fn run_with(args: GenerateArgs, given: Option<Box<dyn Generator>>) -> anyhow::Re
     let voter = match (select, &args.modules) {
         (Select::First, _) => None,
         (Select::Vote, None) => anyhow::bail!(
-            "--select vote executes the samples: give --modules oracle, oracle:WORLD_DIR or \
-             scripted:FILE.json"
+            "--select vote executes the samples: give --modules (oracle, oracle:WORLD_DIR, \
+             scripted:FILE.json, embedded or a module-set directory)"
         ),
         (Select::Vote, Some(spec)) => Some(Voter {
             backend: modules_backend(spec, &args.data)?,
@@ -362,13 +363,7 @@ fn run_with(args: GenerateArgs, given: Option<Box<dyn Generator>>) -> anyhow::Re
     let file = std::fs::File::create(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut out = std::io::BufWriter::new(file);
-    let bar = indicatif::ProgressBar::new(questions.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} questions {elapsed} (eta {eta}) {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = sdvp_core::progress::bar(questions.len() as u64, "questions");
     let driver = Driver {
         generator: generator.as_ref(),
         cache: &cache,

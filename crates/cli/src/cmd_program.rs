@@ -2,27 +2,19 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
-use sdvp_program::exec::{check_program, run_step_programs, Job};
-use sdvp_program::scheduler::SchedulerConfig;
+use sdvp_core::scheduler::SchedulerConfig;
+use sdvp_core::Job;
+use sdvp_core::ProgramStyle;
+use sdvp_core::{ImageRef, Value, ValueType};
+use sdvp_program::exec::{check_program, run_step_programs};
 use sdvp_program::steps::Registry;
-use sdvp_program::{ImageRef, Value, ValueType};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-use crate::backends::ModulesSpec;
 
 #[derive(Args)]
 pub struct ProgramArgs {
     #[command(subcommand)]
     command: ProgramCommand,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Style {
-    /// VisProg-style step programs, one `OUT=MODULE(...)` per line.
-    Step,
-    /// ViperGPT-style Python: `def execute_command(image): ...`.
-    Python,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -40,8 +32,8 @@ enum ProgramCommand {
     /// Check a program. Exit 0 with a one-line summary when it is valid; otherwise exit 1 and
     /// print one JSON object per problem (`kind`, `line`, `column`, `message`) on stdout.
     Check {
-        #[arg(long, value_enum, default_value = "step")]
-        style: Style,
+        #[arg(long, default_value = "step")]
+        style: ProgramStyle,
         /// Which input names the program may use (step style).
         #[arg(long, value_enum, default_value = "auto")]
         inputs: Inputs,
@@ -49,8 +41,8 @@ enum ProgramCommand {
     },
     /// Run one program on an image (or a pair with --image2) and print the answer and trace.
     Run {
-        #[arg(long, value_enum, default_value = "step")]
-        style: Style,
+        #[arg(long, default_value = "step")]
+        style: ProgramStyle,
         /// The image (`IMAGE`), or the left image of a pair.
         #[arg(long)]
         image: PathBuf,
@@ -124,18 +116,18 @@ fn input_types(inputs: Inputs, source: &str) -> Vec<(&'static str, ValueType)> {
     }
 }
 
-fn check(style: Style, inputs: Inputs, file: &Path) -> anyhow::Result<i32> {
+fn check(style: ProgramStyle, inputs: Inputs, file: &Path) -> anyhow::Result<i32> {
     let source = read_source(file)?;
     let result = match style {
-        Style::Step => {
+        ProgramStyle::Step => {
             let registry = Registry::visual_reasoning(Default::default());
             check_program(&source, &registry, &input_types(inputs, &source)).map(|p| p.steps.len())
         }
-        Style::Python => sdvp_python::check_program(&source).map(|p| p.body.len()),
+        ProgramStyle::Python => sdvp_python::check_program(&source).map(|p| p.body.len()),
     };
     match result {
         Ok(n) => {
-            let unit = if style == Style::Step {
+            let unit = if style == ProgramStyle::Step {
                 "step(s)"
             } else {
                 "function(s)"
@@ -164,7 +156,7 @@ fn image_input(path: &Path) -> anyhow::Result<Value> {
 }
 
 fn run_one(
-    style: Style,
+    style: ProgramStyle,
     image: &Path,
     image2: Option<&Path>,
     modules: &str,
@@ -182,7 +174,7 @@ fn run_one(
             inputs.insert("IMAGE".to_string(), image_input(image)?);
         }
     }
-    let backend = ModulesSpec::parse(modules)?.build()?;
+    let backend = crate::backends::build(modules, None, &[])?;
     let job = Job {
         id: file
             .file_stem()
@@ -195,13 +187,13 @@ fn run_one(
     let config = SchedulerConfig::default();
     let jobs = std::slice::from_ref(&job);
     let (traces, _) = match style {
-        Style::Step => run_step_programs(
+        ProgramStyle::Step => run_step_programs(
             &Registry::visual_reasoning(Default::default()),
             backend.as_ref(),
             config,
             jobs,
         ),
-        Style::Python => {
+        ProgramStyle::Python => {
             sdvp_python::run_python_programs(backend.as_ref(), config, jobs, &Default::default())
         }
     };
@@ -211,7 +203,7 @@ fn run_one(
     if let Some(path) = trace_out {
         let mut f = std::fs::File::create(path)
             .with_context(|| format!("cannot create {}", path.display()))?;
-        sdvp_program::trace::append_trace(&mut f, &trace)
+        sdvp_core::trace::append_trace(&mut f, &trace)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     println!("{}", serde_json::to_string_pretty(&trace)?);

@@ -37,7 +37,7 @@ pub fn run(args: TraceArgs) -> anyhow::Result<i32> {
             mut images,
             limit,
         } => {
-            let mut all = sdvp_program::trace::read_traces(&traces)?;
+            let mut all = sdvp_core::trace::read_traces(&traces)?;
             if let Some(n) = limit {
                 all.truncate(n);
             }

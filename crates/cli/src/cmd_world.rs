@@ -72,13 +72,7 @@ pub fn run(args: WorldArgs) -> anyhow::Result<i32> {
                 size,
                 threads,
             };
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} questions {elapsed} (eta {eta})",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
+            let bar = sdvp_core::progress::bar(0, "questions");
             let start = Instant::now();
             let summary = generate_world(&out, &cfg, &|done, total| {
                 bar.set_length(total as u64);

@@ -7,7 +7,6 @@ mod cmd_generate;
 mod cmd_program;
 mod cmd_trace;
 mod cmd_world;
-mod progress;
 
 use clap::{Parser, Subcommand};
 

@@ -5,10 +5,9 @@
 //! them absolute. A bad line is reported with file and line and skipped, never fatal.
 
 use anyhow::Context;
-use sdvp_program::{BBox, ImageRef, Value};
+use sdvp_core::{BBox, ImageRef, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 pub const EXAMPLE_SCHEMA: &str = "sdvp.example/1";
@@ -79,17 +78,40 @@ pub fn split_path(dir: &Path, task: &str, split: &str) -> PathBuf {
     dir.join(task).join(format!("{split}.jsonl"))
 }
 
+/// The non-empty lines of a text file with their 1-based numbers; a line that is not
+/// UTF-8 is reported and skipped (one bad byte never refuses a whole split).
+pub fn read_lines(path: &Path) -> anyhow::Result<(Vec<(usize, String)>, Vec<RowError>)> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = Vec::new();
+    let mut bad = Vec::new();
+    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        match std::str::from_utf8(raw) {
+            Ok(s) if s.trim().is_empty() => {}
+            Ok(s) => lines.push((i + 1, s.strip_prefix('\u{feff}').unwrap_or(s).to_string())),
+            Err(e) => bad.push(RowError {
+                file: path.to_path_buf(),
+                line: i + 1,
+                message: format!("not UTF-8 text (byte {})", e.valid_up_to()),
+            }),
+        }
+    }
+    Ok((lines, bad))
+}
+
 /// Load `DIR/TASK/SPLIT.jsonl`. Missing file is an error; bad lines are skipped and reported.
 pub fn load_split(dir: &Path, task: &str, split: &str) -> anyhow::Result<LoadReport> {
     let path = split_path(dir, task, split);
-    let file =
-        std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut report = LoadReport::default();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("{}:{}: cannot read", path.display(), i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
+    if !path.is_file() {
+        anyhow::bail!("cannot open {}: no such file", path.display());
+    }
+    let (lines, skipped) = read_lines(&path)?;
+    let mut report = LoadReport {
+        skipped,
+        ..Default::default()
+    };
+    for (n, line) in lines {
+        let i = n - 1;
         match serde_json::from_str::<Example>(&line) {
             Ok(mut ex) => {
                 for img in &mut ex.images {

@@ -28,7 +28,7 @@
 //! | `meta` | free-form: `domain`, `boxes` for pretrain regions, fields of real datasets |
 //!
 //! Boxes everywhere are pixels, origin top-left, `x1`/`y1` exclusive
-//! ([`sdvp_program::BBox`]). Gold Python programs use ViperGPT's convention instead (origin
+//! ([`sdvp_core::BBox`]). Gold Python programs use ViperGPT's convention instead (origin
 //! bottom-left, `lower` < `upper`).
 //!
 //! [`oracle::OracleBackend`] answers every module call from the scene graphs; every gold
@@ -40,7 +40,7 @@ pub mod loaders;
 pub mod oracle;
 pub mod phrase;
 pub mod render;
-pub mod rng;
+pub use sdvp_core::rng;
 pub mod scene;
 pub mod sheet;
 pub mod tasks;

@@ -5,7 +5,7 @@
 
 use crate::example::{Example, ImageInput, LoadReport, RowError};
 use anyhow::Context;
-use sdvp_program::ImageRef;
+use sdvp_core::ImageRef;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -114,13 +114,15 @@ pub fn nlvr2_image_names(identifier: &str) -> Option<(String, String)> {
     Some((format!("{stem}-img0.png"), format!("{stem}-img1.png")))
 }
 
-fn for_each_line(path: &Path, mut f: impl FnMut(usize, &str)) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    for (i, line) in text.lines().enumerate() {
-        if !line.trim().is_empty() {
-            f(i + 1, line);
-        }
+fn for_each_line(
+    path: &Path,
+    report: &mut LoadReport,
+    mut f: impl FnMut(usize, &str, &mut LoadReport),
+) -> anyhow::Result<()> {
+    let (lines, bad) = crate::example::read_lines(path)?;
+    report.skipped.extend(bad);
+    for (n, line) in lines {
+        f(n, &line, report);
     }
     Ok(())
 }
@@ -130,7 +132,7 @@ fn for_each_line(path: &Path, mut f: impl FnMut(usize, &str)) -> anyhow::Result<
 /// Labels become answers `yes`/`no`; the original is kept in `meta.label`.
 pub fn load_nlvr2(path: &Path, images: &Path, split: &str) -> anyhow::Result<LoadReport> {
     let mut report = LoadReport::default();
-    for_each_line(path, |line_no, line| {
+    for_each_line(path, &mut report, |line_no, line, report| {
         let built = (|| -> Result<Example, String> {
             let row: Json = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
             let id = str_field(&row, "identifier")?;
@@ -195,7 +197,7 @@ pub fn load_nlvr2(path: &Path, images: &Path, split: &str) -> anyhow::Result<Loa
 pub fn load_jsonl(path: &Path, task: &str, split: &str) -> anyhow::Result<LoadReport> {
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut report = LoadReport::default();
-    for_each_line(path, |line_no, line| {
+    for_each_line(path, &mut report, |line_no, line, report| {
         let built = (|| -> Result<Example, String> {
             let row: Json = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
             let files: Vec<String> = match (row.get("image"), row.get("images")) {
@@ -250,4 +252,66 @@ pub fn load_jsonl(path: &Path, task: &str, split: &str) -> anyhow::Result<LoadRe
         }
     })?;
     Ok(report)
+}
+
+/// A task split from any layout `--data` may point at: the world's (and generic)
+/// `DIR/TASK/SPLIT.jsonl`; real GQA (`TASK=gqa`: `DIR/[questions/]SPLIT_balanced_questions.json`
+/// or `SPLIT_questions.json`, images in `DIR/images`); real NLVR2 (`TASK=nlvr2`:
+/// `DIR/[data/]SPLIT.json[l]`, images in `DIR/images/SPLIT`, `DIR/SPLIT` or `DIR/images`).
+pub fn load_task(dir: &Path, task: &str, split: &str) -> anyhow::Result<LoadReport> {
+    let jsonl = crate::example::split_path(dir, task, split);
+    if jsonl.is_file() {
+        return crate::example::load_split(dir, task, split);
+    }
+    let mut tried = vec![jsonl.display().to_string()];
+    let first = |cands: Vec<PathBuf>, tried: &mut Vec<String>| -> Option<PathBuf> {
+        let hit = cands.iter().find(|p| p.exists()).cloned();
+        tried.extend(cands.iter().map(|p| p.display().to_string()));
+        hit
+    };
+    match task {
+        "gqa" => {
+            let q = first(
+                vec![
+                    dir.join("questions")
+                        .join(format!("{split}_balanced_questions.json")),
+                    dir.join(format!("{split}_balanced_questions.json")),
+                    dir.join("questions")
+                        .join(format!("{split}_questions.json")),
+                    dir.join(format!("{split}_questions.json")),
+                ],
+                &mut tried,
+            );
+            if let Some(q) = q {
+                return load_gqa(&q, &dir.join("images"), split);
+            }
+        }
+        "nlvr2" => {
+            let q = first(
+                vec![
+                    dir.join("data").join(format!("{split}.json")),
+                    dir.join(format!("{split}.json")),
+                    dir.join(format!("{split}.jsonl")),
+                ],
+                &mut tried,
+            );
+            if let Some(q) = q {
+                let images = [
+                    dir.join("images").join(split),
+                    dir.join(split),
+                    dir.join("images"),
+                ]
+                .into_iter()
+                .find(|p| p.is_dir())
+                .unwrap_or_else(|| dir.join("images"));
+                return load_nlvr2(&q, &images, split);
+            }
+        }
+        _ => {}
+    }
+    anyhow::bail!(
+        "no {task}/{split} data under {}: tried {}",
+        dir.display(),
+        tried.join(", ")
+    )
 }

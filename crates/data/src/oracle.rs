@@ -15,7 +15,7 @@
 use crate::phrase::{canonical_word, Phrase};
 use crate::scene::{Attr, Object, Scene, BACKGROUND_DEPTH};
 use anyhow::Context;
-use sdvp_program::{BBox, Backend, ImageRef, ModuleError, ModuleKind, Request, Response};
+use sdvp_core::{BBox, Backend, ImageRef, ModuleError, ModuleKind, Request, Response};
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::Path;
@@ -114,10 +114,8 @@ impl OracleBackend {
                 let scene = self.scene(image, kind)?;
                 let yes = Phrase::parse(text)
                     .is_some_and(|p| !Self::find(scene, &image.region(), &p).is_empty());
-                Ok(Response::Verdict {
-                    yes,
-                    score: if yes { 1.0 } else { 0.0 },
-                })
+                // The scene graph is certain either way.
+                Ok(Response::Verdict { yes, score: 1.0 })
             }
             Request::Classify { image, options } => {
                 let scene = self.scene(image, kind)?;
@@ -303,8 +301,8 @@ fn vqa(scene: &Scene, region: &BBox, question: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::Rng;
     use crate::scene::{sample_scene, SceneConfig};
+    use sdvp_core::rng::SplitMix64;
 
     fn one(b: &OracleBackend, r: Request) -> Result<Response, ModuleError> {
         b.run_batch(r.kind(), &[r]).remove(0)
@@ -312,7 +310,7 @@ mod tests {
 
     #[test]
     fn answers_the_python_module_kinds_from_the_scene() {
-        let mut rng = Rng::new(9);
+        let mut rng = SplitMix64::new(9);
         let scene = sample_scene(&mut rng, &SceneConfig::new(128), "s".into(), "clean");
         let o = scene.objects.last().cloned().expect("an object");
         let b = OracleBackend::new([scene.clone()]);

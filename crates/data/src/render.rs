@@ -5,9 +5,9 @@
 //! pixels get 4×4 samples. That keeps rendering of a 128×128 scene near a millisecond.
 //! Noise comes from the scene's own `render_seed`, so the scene alone rebuilds the image.
 
-use crate::rng::Rng;
 use crate::scene::{color_rgb, Object, Scene};
 use image::RgbImage;
+use sdvp_core::rng::SplitMix64;
 
 /// Vertices of a polygonal shape (empty for circles), centred on `(cx, cy)`.
 pub fn outline_points(shape: &str, cx: f32, cy: f32, r: f32, angle: f32) -> Vec<(f32, f32)> {
@@ -132,7 +132,7 @@ fn scale(a: [f32; 3], s: f32) -> [f32; 3] {
 }
 
 /// The background of a domain, with its distractors.
-fn background(scene: &Scene, rng: &mut Rng) -> Canvas {
+fn background(scene: &Scene, rng: &mut SplitMix64) -> Canvas {
     let (w, h) = (scene.width as usize, scene.height as usize);
     let mut c = vec![[0f32; 3]; w * h];
     match scene.domain.as_str() {
@@ -147,15 +147,15 @@ fn background(scene: &Scene, rng: &mut Rng) -> Canvas {
             for y in 0..h {
                 for x in 0..w {
                     let wave = ((x as f32 * dx + y as f32 * dy) * freq).sin() * 0.06;
-                    let n = rng.normal() * 0.035;
+                    let n = rng.next_normal_f32() * 0.035;
                     c[y * w + x] = [base[0] + wave + n, base[1] + wave + n, base[2] - wave + n];
                 }
             }
             // Distractor strokes: thin lines in random colours, never a closed shape.
             for _ in 0..rng.range_usize(6, 14) {
-                let col = [rng.f32(), rng.f32(), rng.f32()];
-                let (mut x, mut y) = (rng.f32() * w as f32, rng.f32() * h as f32);
-                let a = rng.f32() * std::f32::consts::TAU;
+                let col = [rng.next_f32(), rng.next_f32(), rng.next_f32()];
+                let (mut x, mut y) = (rng.next_f32() * w as f32, rng.next_f32() * h as f32);
+                let a = rng.next_f32() * std::f32::consts::TAU;
                 let len = rng.range_f32(8.0, 30.0) * w as f32 / 128.0;
                 for _ in 0..(len as usize) {
                     x += a.cos();
@@ -173,7 +173,7 @@ fn background(scene: &Scene, rng: &mut Rng) -> Canvas {
             let spacing = (h / 10).max(4);
             for y in 0..h {
                 for x in 0..w {
-                    let n = rng.normal() * 0.012;
+                    let n = rng.next_normal_f32() * 0.012;
                     let ruled = if y % spacing == spacing - 1 {
                         -0.08
                     } else {
@@ -292,7 +292,7 @@ fn draw_object(canvas: &mut Canvas, scene: &Scene, o: &Object, jitter: f32) {
 
 /// Render a scene to an RGB image.
 pub fn render(scene: &Scene) -> RgbImage {
-    let mut rng = Rng::new(scene.render_seed);
+    let mut rng = SplitMix64::new(scene.render_seed);
     let (w, h) = (scene.width as usize, scene.height as usize);
     let mut canvas = background(scene, &mut rng);
     let cluttered = scene.domain == "cluttered";
@@ -314,7 +314,7 @@ pub fn render(scene: &Scene) -> RgbImage {
             match scene.domain.as_str() {
                 "cluttered" => {
                     let light = 1.0 + 0.22 * (u * gx + v * gy);
-                    let n = rng.normal() * 0.02;
+                    let n = rng.next_normal_f32() * 0.02;
                     p = [p[0] * light + n, p[1] * light + n, p[2] * light + n];
                 }
                 "night" => p = scale(p, 1.0 - 0.6 * (u * u + v * v)),

@@ -1,12 +1,12 @@
 //! Scenes: objects with attributes, boxes, depth and pairwise relations.
 //!
 //! Coordinates are pixels of the rendered image, origin top-left, `x1`/`y1` exclusive,
-//! exactly as [`sdvp_program::BBox`]. Depth is a distance: larger is farther away. Objects
+//! exactly as [`sdvp_core::BBox`]. Depth is a distance: larger is farther away. Objects
 //! are drawn far to near, and farther objects are drawn smaller, so depth is visible both by
 //! occlusion and by scale.
 
-use crate::rng::Rng;
-use sdvp_program::BBox;
+use sdvp_core::rng::SplitMix64;
+use sdvp_core::BBox;
 use serde::{Deserialize, Serialize};
 
 pub const SHAPES: [&str; 6] = ["circle", "square", "triangle", "star", "hexagon", "diamond"];
@@ -229,7 +229,7 @@ fn extent(shape: &str, r: f32, angle: f32) -> (f32, f32, f32, f32) {
 
 /// Sample a scene. Attributes are drawn from a small per-scene palette so that repeated
 /// colours and shapes are common and referring to one object often needs two words.
-pub fn sample_scene(rng: &mut Rng, cfg: &SceneConfig, id: String, domain: &str) -> Scene {
+pub fn sample_scene(rng: &mut SplitMix64, cfg: &SceneConfig, id: String, domain: &str) -> Scene {
     let w = cfg.width as f32;
     let h = cfg.height as f32;
     let n = rng.range_usize(cfg.min_objects, cfg.max_objects);
@@ -247,7 +247,7 @@ pub fn sample_scene(rng: &mut Rng, cfg: &SceneConfig, id: String, domain: &str) 
         let color = *rng.pick(&colors).unwrap_or(&"red");
         let size = *rng.pick(&SIZES).unwrap_or(&"small");
         let material = *rng.pick(&MATERIALS).unwrap_or(&"matte");
-        let d01 = rng.f32();
+        let d01 = rng.next_f32();
         let depth = 2.0 + 6.0 * d01;
         let base = if size == "small" { 0.075 } else { 0.125 };
         let r = base * w.min(h) * (1.1 - 0.25 * d01);

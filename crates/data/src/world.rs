@@ -6,11 +6,11 @@
 
 use crate::example::{Example, ImageInput, EXAMPLE_SCHEMA};
 use crate::render::{encode_png, render};
-use crate::rng::Rng;
 use crate::scene::{sample_scene, Scene, SceneConfig, DOMAINS};
 use crate::tasks::{attr, gqa, nlvr, pretrain, Balancer, Question};
 use anyhow::Context;
-use sdvp_program::ImageRef;
+use sdvp_core::rng::SplitMix64;
+use sdvp_core::ImageRef;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,13 +64,13 @@ pub struct WorldConfig {
 const CHUNK: usize = 250;
 
 /// Domain of a task's images; `pretrain` mixes all four, mostly `clean`.
-pub fn task_domain(task: &str, rng: &mut Rng) -> &'static str {
+pub fn task_domain(task: &str, rng: &mut SplitMix64) -> &'static str {
     match task {
         "gqa-world" => "cluttered",
         "nlvr-world" => "night",
         "attr-world" => "sketch",
         _ => {
-            let r = rng.f64();
+            let r = rng.next_f64();
             if r < 0.55 {
                 DOMAINS[0]
             } else if r < 0.75 {
@@ -104,7 +104,7 @@ fn run_chunk(
     chunk: usize,
     quota: usize,
 ) -> anyhow::Result<ChunkOut> {
-    let mut rng = Rng::derive(cfg.seed, &[task, split], chunk as u64);
+    let mut rng = SplitMix64::derive_named(cfg.seed, &[task, split], chunk as u64);
     let scfg = SceneConfig::new(cfg.size);
     let mut bal = Balancer::default();
     let mut out = ChunkOut {
@@ -112,7 +112,7 @@ fn run_chunk(
         scenes: Vec::new(),
     };
     let mut n_scene = 0usize;
-    let mut new_scene = |rng: &mut Rng, out: &mut ChunkOut| -> Scene {
+    let mut new_scene = |rng: &mut SplitMix64, out: &mut ChunkOut| -> Scene {
         let id = format!("{task}-{split}-{chunk:04}-{n_scene:04}");
         n_scene += 1;
         let domain = task_domain(task, rng);

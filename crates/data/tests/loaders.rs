@@ -39,7 +39,7 @@ fn gqa_loads_good_rows_and_reports_bad_ones_with_lines() {
         .load(
             &q.images[0]
                 .image
-                .crop(sdvp_program::BBox::new(2.0, 2.0, 10.0, 6.0)),
+                .crop(sdvp_core::BBox::new(2.0, 2.0, 10.0, 6.0)),
         )
         .expect("pixels");
     assert_eq!(img.dimensions(), (8, 4));

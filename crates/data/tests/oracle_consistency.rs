@@ -1,12 +1,13 @@
 //! The world's consistency proof: every gold step program, run against the oracle,
 //! reproduces its gold answer, on every task and split of a tiny world.
 
+use sdvp_core::value::normalize_answer;
+use sdvp_core::Job;
+use sdvp_core::SchedulerConfig;
 use sdvp_data::world::{generate_world, Scale, WorldConfig, SPLITS, TASKS};
 use sdvp_data::{load_split, OracleBackend};
-use sdvp_program::exec::{run_step_programs, Job};
+use sdvp_program::exec::run_step_programs;
 use sdvp_program::steps::Registry;
-use sdvp_program::value::normalize_answer;
-use sdvp_program::SchedulerConfig;
 
 #[test]
 fn gold_step_programs_reproduce_gold_answers_with_the_oracle() {

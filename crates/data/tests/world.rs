@@ -71,10 +71,10 @@ fn layout_images_and_splits_are_disjoint() {
 
 #[test]
 fn answers_are_balanced_per_question_type() {
-    use sdvp_data::rng::Rng;
+    use sdvp_data::rng::SplitMix64;
     use sdvp_data::scene::{sample_scene, SceneConfig};
     use sdvp_data::tasks::{gqa, nlvr, Balancer};
-    let mut rng = Rng::new(5);
+    let mut rng = SplitMix64::new(5);
     let cfg = SceneConfig::new(128);
     for task in ["gqa-world", "nlvr-world"] {
         let mut bal = Balancer::default();

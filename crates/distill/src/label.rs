@@ -1,7 +1,7 @@
 //! Teacher labelling: the teacher answers the sub-tasks' requests in batches.
 
 use crate::mine::SubTask;
-use sdvp_program::module::{Backend, ModuleKind, Request, Response};
+use sdvp_core::module::{Backend, ModuleKind, Request, Response};
 use serde::{Deserialize, Serialize};
 
 /// A teacher's answer to one sub-task.
@@ -16,14 +16,9 @@ pub struct Label {
     pub error: Option<String>,
 }
 
-/// Confidence carried by a response (1 for responses without a score).
+/// Confidence carried by a response ([`Response::confidence`]).
 pub fn confidence(r: &Response) -> f32 {
-    match r {
-        Response::Answer { score, .. } | Response::Verdict { score, .. } => *score,
-        Response::Choice { index, scores } => scores.get(*index).copied().unwrap_or(0.0),
-        Response::Detections { scores, .. } => scores.first().copied().unwrap_or(1.0),
-        Response::Depth { .. } | Response::Text { .. } => 1.0,
-    }
+    r.confidence()
 }
 
 /// Maps sub-tasks onto a teacher's interface and its answers back (e.g. rephrasing a question
@@ -53,14 +48,7 @@ pub fn label(
     batch: usize,
 ) -> Vec<Label> {
     let mut out: Vec<Label> = Vec::with_capacity(subtasks.len());
-    for kind in [
-        ModuleKind::Detect,
-        ModuleKind::Vqa,
-        ModuleKind::Verify,
-        ModuleKind::Classify,
-        ModuleKind::Depth,
-        ModuleKind::Llm,
-    ] {
+    for kind in ModuleKind::ALL {
         let mine: Vec<(usize, Request)> = subtasks
             .iter()
             .enumerate()
@@ -69,7 +57,20 @@ pub fn label(
             .collect();
         for chunk in mine.chunks(batch.max(1)) {
             let requests: Vec<Request> = chunk.iter().map(|(_, r)| r.clone()).collect();
-            let answers = teacher.run_batch(kind, &requests);
+            let mut answers = teacher.run_batch(kind, &requests);
+            if answers.len() != chunk.len() {
+                // A short (or long) reply must not silently drop or shift labels.
+                let msg = format!(
+                    "teacher {} returned {} answers for a batch of {}",
+                    teacher.name(),
+                    answers.len(),
+                    chunk.len()
+                );
+                answers = chunk
+                    .iter()
+                    .map(|_| Err(sdvp_core::ModuleError::new(kind, msg.clone())))
+                    .collect();
+            }
             for ((i, _), answer) in chunk.iter().zip(answers) {
                 let s = &subtasks[*i];
                 out.push(match answer {

@@ -2,7 +2,7 @@
 //!
 //! 1. [`mine`]: every model call recorded in the traces of a task's training programs becomes
 //!    a [`SubTask`](mine::SubTask), with the exact request the student saw and its answer;
-//! 2. [`label`]: a task-specific teacher (any [`Backend`](sdvp_program::Backend), usually
+//! 2. [`label`]: a task-specific teacher (any [`Backend`](sdvp_core::Backend), usually
 //!    wrapped in an adapter) answers the same requests, batched;
 //! 3. [`replay`]: a label is kept only if it is confident enough and, substituted back into
 //!    its program in place of the student's answer, leads to the gold final answer. The

@@ -1,7 +1,7 @@
 //! Sub-task mining: traces → the model calls worth labelling.
 
-use sdvp_program::module::{ModuleKind, Request, Response};
-use sdvp_program::trace::Trace;
+use sdvp_core::module::{ModuleKind, Request, Response};
+use sdvp_core::trace::Trace;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 

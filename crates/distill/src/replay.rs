@@ -8,10 +8,10 @@
 
 use crate::label::Label;
 use crate::mine::SubTask;
-use sdvp_program::exec::Job;
-use sdvp_program::module::{Backend, ModuleError, ModuleKind, Request, Response};
-use sdvp_program::trace::Trace;
-use sdvp_program::value::normalize_answer;
+use sdvp_core::module::{Backend, ModuleError, ModuleKind, Request, Response};
+use sdvp_core::trace::Trace;
+use sdvp_core::value::normalize_answer;
+use sdvp_core::Job;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 

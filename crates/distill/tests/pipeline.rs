@@ -1,14 +1,15 @@
 //! Mining, labelling and replay filtering on scripted programs.
 
+use sdvp_core::module::{Backend, ModuleError, ModuleKind, Request, Response};
+use sdvp_core::scheduler::{Scheduler, SchedulerConfig};
+use sdvp_core::trace::Trace;
+use sdvp_core::Job;
+use sdvp_core::{BBox, ImageRef, Value};
 use sdvp_distill::label::{label, Identity};
 use sdvp_distill::mine::{mine, MineOptions};
 use sdvp_distill::replay::{filter, FilterOptions, Replay};
-use sdvp_program::exec::{run_step_program, run_step_programs, Job};
-use sdvp_program::module::{Backend, ModuleError, ModuleKind, Request, Response};
-use sdvp_program::scheduler::{Scheduler, SchedulerConfig};
+use sdvp_program::exec::{run_step_program, run_step_programs};
 use sdvp_program::steps::Registry;
-use sdvp_program::trace::Trace;
-use sdvp_program::{BBox, ImageRef, Value};
 use std::collections::BTreeMap;
 
 /// A student that is wrong about colours in images whose id ends in an odd digit.
@@ -106,7 +107,7 @@ fn run_one(backend: &dyn Backend, job: &Job) -> Trace {
         |_| {
             Trace::new(
                 job.id.clone(),
-                sdvp_program::trace::ProgramStyle::Step,
+                sdvp_core::trace::ProgramStyle::Step,
                 job.source.clone(),
             )
         },

@@ -6,7 +6,7 @@
 //! their behaviour comparable.
 
 use crate::prompt::Prompt;
-use crate::{Style, Task};
+use crate::{ProgramStyle, Task};
 use serde::{Deserialize, Serialize};
 
 /// Sampling parameters; all of them are part of the cache key.
@@ -41,7 +41,7 @@ pub struct GenRequest {
     pub id: String,
     pub question: String,
     pub task: Task,
-    pub style: Style,
+    pub style: ProgramStyle,
     pub prompt: Prompt,
     pub sampling: Sampling,
     /// Which sample of this question this is (0-based; re-samples continue the count).

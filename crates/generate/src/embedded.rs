@@ -15,8 +15,8 @@
 //! program would poison every measurement downstream.
 
 use crate::backend::{GenError, GenRequest, Generator};
-use crate::rng::SplitMix64;
-use crate::{Style, Task};
+use crate::{ProgramStyle, Task};
+use sdvp_core::rng::SplitMix64;
 use std::path::Path;
 
 /// What a trained small generator provides.
@@ -31,7 +31,7 @@ pub trait EmbeddedModel: Send + Sync {
 }
 
 /// The conditioning text of the small generator.
-pub fn condition_text(task: Task, style: Style, question: &str) -> String {
+pub fn condition_text(task: Task, style: ProgramStyle, question: &str) -> String {
     format!(
         "<task:{}> <style:{}>\n{}\n",
         task.as_str(),
@@ -161,7 +161,7 @@ mod tests {
             0
         }
         fn next_logits(&self, ids: &[u32]) -> Result<Vec<f32>, String> {
-            let prefix = condition_text(Task::GqaWorld, Style::Step, "q").len();
+            let prefix = condition_text(Task::GqaWorld, ProgramStyle::Step, "q").len();
             let pos = ids.len() - prefix;
             let want = self.0.get(pos).copied().map(u32::from).unwrap_or(0);
             let mut l = vec![0.0; 256];
@@ -175,7 +175,7 @@ mod tests {
             id: "1".into(),
             question: "q".into(),
             task: Task::GqaWorld,
-            style: Style::Step,
+            style: ProgramStyle::Step,
             prompt: Prompt::default(),
             sampling: Sampling {
                 temperature,

@@ -4,10 +4,10 @@
 //! next in-context example. Extraction keeps only the program so that validation judges the
 //! program, not its wrapping.
 
-use crate::{Style, Task};
+use crate::{ProgramStyle, Task};
+use sdvp_core::Problem;
 use sdvp_program::exec::check_program;
 use sdvp_program::steps::Registry;
-use sdvp_program::Problem;
 use std::sync::Arc;
 
 /// Validates a Python program (the CLI passes the sandbox's static checker; injected so this
@@ -39,7 +39,7 @@ impl std::fmt::Display for Rejection {
 #[derive(Clone)]
 pub struct Checker {
     pub task: Task,
-    pub style: Style,
+    pub style: ProgramStyle,
     registry: Registry,
     python: Option<PythonValidator>,
 }
@@ -48,7 +48,7 @@ impl Checker {
     /// `python` may be `None`: Python programs are then only checked for their shape.
     pub fn new(
         task: Task,
-        style: Style,
+        style: ProgramStyle,
         registry: Registry,
         python: Option<PythonValidator>,
     ) -> Self {
@@ -63,15 +63,15 @@ impl Checker {
     /// The program in `raw`, validated.
     pub fn check(&self, raw: &str) -> Result<String, (Option<String>, Rejection)> {
         let program = match self.style {
-            Style::Step => extract_step(raw),
-            Style::Python => extract_python(raw),
+            ProgramStyle::Step => extract_step(raw),
+            ProgramStyle::Python => extract_python(raw),
         }
         .ok_or((None, Rejection::NoProgram))?;
         let verdict = match self.style {
-            Style::Step => {
+            ProgramStyle::Step => {
                 check_program(&program, &self.registry, &self.task.step_inputs()).map(|_| ())
             }
-            Style::Python => match &self.python {
+            ProgramStyle::Python => match &self.python {
                 Some(validate) => validate(&program),
                 None => Ok(()),
             },
@@ -217,18 +217,23 @@ mod tests {
     fn checker_uses_injected_python_validator() {
         let reject: PythonValidator = Arc::new(|_p: &str| {
             Err(vec![Problem::new(
-                sdvp_program::ProblemKind::Forbidden,
-                sdvp_program::ast::Pos::new(1, 1),
+                sdvp_core::ProblemKind::Forbidden,
+                sdvp_core::Pos::new(1, 1),
                 "no imports",
             )])
         });
-        let c = Checker::new(Task::Gqa, Style::Python, Registry::empty(), Some(reject));
+        let c = Checker::new(
+            Task::Gqa,
+            ProgramStyle::Python,
+            Registry::empty(),
+            Some(reject),
+        );
         let (program, why) = c
             .check("def execute_command(image):\n    import os\n")
             .unwrap_err();
         assert!(program.is_some());
         assert!(why.to_string().contains("no imports"));
-        let c = Checker::new(Task::Gqa, Style::Python, Registry::empty(), None);
+        let c = Checker::new(Task::Gqa, ProgramStyle::Python, Registry::empty(), None);
         assert!(c
             .check("def execute_command(image):\n    return 'yes'\n")
             .is_ok());

@@ -6,7 +6,7 @@
 
 use crate::backend::{GenError, GenRequest, Generator};
 use crate::questions::Question;
-use crate::Style;
+use crate::ProgramStyle;
 use std::collections::HashMap;
 
 pub struct GoldGenerator {
@@ -31,10 +31,10 @@ impl GoldGenerator {
     }
 
     /// Add (or replace) a gold program, e.g. one converted from GQA's annotation.
-    pub fn insert(&mut self, id: &str, style: Style, program: String) {
+    pub fn insert(&mut self, id: &str, style: ProgramStyle, program: String) {
         match style {
-            Style::Step => self.step.insert(id.to_string(), program),
-            Style::Python => self.python.insert(id.to_string(), program),
+            ProgramStyle::Step => self.step.insert(id.to_string(), program),
+            ProgramStyle::Python => self.python.insert(id.to_string(), program),
         };
     }
 }
@@ -57,8 +57,8 @@ impl Generator for GoldGenerator {
             .iter()
             .map(|r| {
                 let table = match r.style {
-                    Style::Step => &self.step,
-                    Style::Python => &self.python,
+                    ProgramStyle::Step => &self.step,
+                    ProgramStyle::Python => &self.python,
                 };
                 table.get(&r.id).cloned().ok_or_else(|| {
                     GenError::request(format!("example {} has no gold {} program", r.id, r.style))

@@ -27,14 +27,14 @@ pub mod openai;
 pub mod prompt;
 mod prompt_examples;
 pub mod questions;
-pub mod rng;
+pub use sdvp_core::rng;
 pub mod run;
 
 pub use backend::{GenError, GenErrorKind, GenRequest, Generator, Sampling};
 pub use prompt::{Prompt, PromptOptions};
 pub use run::{vote, Outcome, RunConfig, RunStats, SampleRecord, Select};
 
-use sdvp_program::ValueType;
+use sdvp_core::ValueType;
 use serde::{Deserialize, Serialize};
 
 /// The tasks programs are generated for. The task decides the program's inputs (one image or
@@ -100,40 +100,5 @@ impl std::fmt::Display for Task {
     }
 }
 
-/// The two program styles (see ARCHITECTURE.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Style {
-    /// VisProg-style `VAR=MODULE(arg=value,...)` lines.
-    Step,
-    /// ViperGPT-style `def execute_command(...)` against the ImagePatch API.
-    Python,
-}
-
-impl Style {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Style::Step => "step",
-            Style::Python => "python",
-        }
-    }
-}
-
-impl std::str::FromStr for Style {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "step" => Ok(Style::Step),
-            "python" => Ok(Style::Python),
-            _ => Err(format!(
-                "unknown program style `{s}` (expected step or python)"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for Style {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The two program styles (see ARCHITECTURE.md), one enum for the workspace.
+pub use sdvp_core::ProgramStyle;

@@ -20,7 +20,7 @@
 //! reproducible.
 
 use crate::backend::{GenError, GenRequest, Generator};
-use crate::rng::SplitMix64;
+use sdvp_core::rng::SplitMix64;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;

@@ -8,8 +8,8 @@
 //! never reuses generations made for another prompt.
 
 use crate::prompt_examples::{self as lib, Example};
-use crate::rng::SplitMix64;
-use crate::{Style, Task};
+use crate::{ProgramStyle, Task};
+use sdvp_core::rng::SplitMix64;
 use sdvp_program::steps::Registry;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -48,16 +48,16 @@ impl Default for PromptOptions {
 }
 
 /// The worked examples the library holds for a task and style.
-pub fn library(task: Task, style: Style) -> &'static [Example] {
+pub fn library(task: Task, style: ProgramStyle) -> &'static [Example] {
     match (task, style) {
-        (Task::GqaWorld, Style::Step) => lib::GQA_WORLD_STEP,
-        (Task::GqaWorld, Style::Python) => lib::GQA_WORLD_PYTHON,
-        (Task::NlvrWorld, Style::Step) => lib::NLVR_WORLD_STEP,
-        (Task::NlvrWorld, Style::Python) => lib::NLVR_WORLD_PYTHON,
-        (Task::Gqa, Style::Step) => lib::GQA_STEP,
-        (Task::Gqa, Style::Python) => lib::GQA_PYTHON,
-        (Task::Nlvr2, Style::Step) => lib::NLVR2_STEP,
-        (Task::Nlvr2, Style::Python) => lib::NLVR2_PYTHON,
+        (Task::GqaWorld, ProgramStyle::Step) => lib::GQA_WORLD_STEP,
+        (Task::GqaWorld, ProgramStyle::Python) => lib::GQA_WORLD_PYTHON,
+        (Task::NlvrWorld, ProgramStyle::Step) => lib::NLVR_WORLD_STEP,
+        (Task::NlvrWorld, ProgramStyle::Python) => lib::NLVR_WORLD_PYTHON,
+        (Task::Gqa, ProgramStyle::Step) => lib::GQA_STEP,
+        (Task::Gqa, ProgramStyle::Python) => lib::GQA_PYTHON,
+        (Task::Nlvr2, ProgramStyle::Step) => lib::NLVR2_STEP,
+        (Task::Nlvr2, ProgramStyle::Python) => lib::NLVR2_PYTHON,
     }
 }
 
@@ -159,14 +159,14 @@ fn python_header(task: Task) -> String {
 /// The full prompt for one question.
 pub fn build(
     task: Task,
-    style: Style,
+    style: ProgramStyle,
     registry: &Registry,
     options: PromptOptions,
     question: &str,
 ) -> Prompt {
     let system = match style {
-        Style::Step => step_header(task, registry),
-        Style::Python => python_header(task),
+        ProgramStyle::Step => step_header(task, registry),
+        ProgramStyle::Python => python_header(task),
     };
     let label = if task.is_pair() {
         "Statement"
@@ -211,7 +211,7 @@ mod tests {
         let r = registry();
         let p = build(
             Task::GqaWorld,
-            Style::Step,
+            ProgramStyle::Step,
             &r,
             PromptOptions::default(),
             "Is it red?",
@@ -232,7 +232,7 @@ mod tests {
         let count = |p: &Prompt| p.user.matches("Program:").count() - 1;
         let two = build(
             Task::Gqa,
-            Style::Step,
+            ProgramStyle::Step,
             &r,
             PromptOptions {
                 examples: 2,
@@ -243,7 +243,7 @@ mod tests {
         assert_eq!(count(&two), 2);
         let all = build(
             Task::Gqa,
-            Style::Step,
+            ProgramStyle::Step,
             &r,
             PromptOptions {
                 examples: 100,
@@ -251,10 +251,10 @@ mod tests {
             },
             q,
         );
-        assert_eq!(count(&all), library(Task::Gqa, Style::Step).len());
+        assert_eq!(count(&all), library(Task::Gqa, ProgramStyle::Step).len());
         let s1 = build(
             Task::Gqa,
-            Style::Step,
+            ProgramStyle::Step,
             &r,
             PromptOptions {
                 examples: 2,
@@ -264,7 +264,7 @@ mod tests {
         );
         let s1b = build(
             Task::Gqa,
-            Style::Step,
+            ProgramStyle::Step,
             &r,
             PromptOptions {
                 examples: 2,
@@ -276,7 +276,7 @@ mod tests {
         let differs = (2..20u64).any(|seed| {
             build(
                 Task::Gqa,
-                Style::Step,
+                ProgramStyle::Step,
                 &r,
                 PromptOptions { examples: 2, seed },
                 q,
@@ -285,7 +285,7 @@ mod tests {
         assert!(differs);
         let none = build(
             Task::Nlvr2,
-            Style::Python,
+            ProgramStyle::Python,
             &r,
             PromptOptions {
                 examples: 0,
@@ -300,12 +300,12 @@ mod tests {
     fn every_library_example_extracts_and_validates() {
         let r = registry();
         for task in Task::ALL {
-            for style in [Style::Step, Style::Python] {
+            for style in [ProgramStyle::Step, ProgramStyle::Python] {
                 let pool = library(task, style);
                 assert!(pool.len() >= 4, "{task} {style}");
                 for e in pool {
                     match style {
-                        Style::Step => {
+                        ProgramStyle::Step => {
                             let p = extract_step(e.program).unwrap();
                             assert_eq!(p, e.program, "{task}: {}", e.question);
                             if let Err(problems) = check_program(&p, &r, &task.step_inputs()) {
@@ -314,7 +314,7 @@ mod tests {
                             let uses_pair = p.contains("=LEFT,") || p.contains("=RIGHT,");
                             assert_eq!(uses_pair, task.is_pair(), "{}", e.question);
                         }
-                        Style::Python => {
+                        ProgramStyle::Python => {
                             let p = extract_python(e.program).unwrap();
                             assert_eq!(p, e.program, "{task}: {}", e.question);
                             let arg = if task.is_pair() {

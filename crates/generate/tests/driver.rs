@@ -10,7 +10,7 @@ use sdvp_generate::gold::GoldGenerator;
 use sdvp_generate::openai::{OpenAiConfig, OpenAiGenerator};
 use sdvp_generate::questions::Question;
 use sdvp_generate::run::Driver;
-use sdvp_generate::{GenErrorKind, Outcome, RunConfig, Style, Task};
+use sdvp_generate::{GenErrorKind, Outcome, ProgramStyle, RunConfig, Task};
 use sdvp_program::steps::Registry;
 use std::time::Duration;
 
@@ -47,7 +47,7 @@ fn run(
     Vec<Outcome>,
 ) {
     let registry = Registry::visual_reasoning(Default::default());
-    let checker = Checker::new(Task::GqaWorld, Style::Step, registry.clone(), None);
+    let checker = Checker::new(Task::GqaWorld, ProgramStyle::Step, registry.clone(), None);
     let driver = Driver {
         generator: g,
         cache,

@@ -1,9 +1,9 @@
 //! GQA `semantic` → step programs on a hand-made sample in GQA's real question format.
 
+use sdvp_core::ValueType;
 use sdvp_generate::gqa::{convert, parse_semantic, ConvertError, SemanticOp};
 use sdvp_program::exec::check_program;
 use sdvp_program::steps::Registry;
-use sdvp_program::ValueType;
 use std::collections::BTreeMap;
 
 fn sample() -> BTreeMap<String, serde_json::Value> {

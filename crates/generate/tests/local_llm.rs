@@ -8,7 +8,7 @@ use sdvp_generate::backend::{GenRequest, Generator, Sampling};
 use sdvp_generate::local::ChatTemplate;
 use sdvp_generate::local_model::LocalGenerator;
 use sdvp_generate::prompt::Prompt;
-use sdvp_generate::{Style, Task};
+use sdvp_generate::{ProgramStyle, Task};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -135,7 +135,7 @@ fn seeded_sampling_is_reproducible_and_differs_across_samples() {
         id: "q".into(),
         question: e.user.clone(),
         task: Task::GqaWorld,
-        style: Style::Step,
+        style: ProgramStyle::Step,
         prompt: prompt(&e),
         sampling: Sampling {
             temperature: 1.5,

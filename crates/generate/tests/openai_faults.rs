@@ -6,7 +6,7 @@ mod common;
 use common::{chat_ok, completion_ok, FaultServer, Reply};
 use sdvp_generate::backend::{GenErrorKind, GenRequest, Generator, Sampling};
 use sdvp_generate::openai::{Endpoint, OpenAiConfig, OpenAiGenerator};
-use sdvp_generate::{Prompt, Style, Task};
+use sdvp_generate::{ProgramStyle, Prompt, Task};
 use std::time::{Duration, Instant};
 
 fn config(base_url: &str) -> OpenAiConfig {
@@ -26,7 +26,7 @@ fn request(i: usize) -> GenRequest {
         id: format!("q{i}"),
         question: "How many stars?".into(),
         task: Task::GqaWorld,
-        style: Style::Step,
+        style: ProgramStyle::Step,
         prompt: Prompt {
             system: "sys".into(),
             user: "user".into(),

@@ -89,6 +89,21 @@ impl TextTokenizer {
         Ok(ids)
     }
 
+    /// Text of `ids` with special tokens left out (transformers' `decode(...,
+    /// skip_special_tokens=True)`).
+    pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizeError> {
+        self.inner
+            .decode(ids, true)
+            .map_err(|e| TokenizeError::Encode {
+                text: format!("{ids:?}"),
+                message: e.to_string(),
+            })
+    }
+
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+
     /// Token ids and masks as plain vectors (each `len` long).
     pub fn encode_batch_vec<S: AsRef<str>>(
         &self,

@@ -1,25 +1,17 @@
 //! Running step programs on the scheduler.
 
 use crate::ast::{ArgValue, Literal, Problem, ProblemKind, Program};
-use crate::module::Backend;
 use crate::parser::parse;
-use crate::scheduler::{ModuleCtx, Scheduler, SchedulerConfig, SchedulerStats};
 use crate::steps::{Registry, StepArgs};
-use crate::trace::{ProgramStyle, Trace, TraceError, TraceStep};
 use crate::validate::validate;
-use crate::value::{format_number, Value, ValueType};
+use sdvp_core::module::Backend;
+use sdvp_core::scheduler::{ModuleCtx, Scheduler, SchedulerConfig, SchedulerStats};
+use sdvp_core::trace::{ProgramStyle, Trace, TraceError, TraceStep};
+use sdvp_core::value::{format_number, Value, ValueType};
+pub use sdvp_core::Job;
 use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 use std::time::Instant;
-
-/// One program to run: its text, its inputs and whatever the caller wants kept in the trace.
-#[derive(Debug, Clone)]
-pub struct Job {
-    pub id: String,
-    pub source: String,
-    pub inputs: BTreeMap<String, Value>,
-    pub meta: BTreeMap<String, serde_json::Value>,
-}
 
 /// Parse and validate; all problems at once.
 pub fn check_program(
@@ -83,9 +75,7 @@ pub async fn run_step_program(
     backend_name: &str,
 ) -> Trace {
     let start = Instant::now();
-    let mut trace = Trace::new(job.id.clone(), ProgramStyle::Step, job.source.clone());
-    trace.inputs = job.inputs.clone();
-    trace.meta = job.meta.clone();
+    let mut trace = job.empty_trace(ProgramStyle::Step);
     trace.backend = backend_name.to_string();
     let input_types: Vec<(&str, ValueType)> = job
         .inputs
@@ -190,15 +180,17 @@ pub fn run_step_programs(
     config: SchedulerConfig,
     jobs: &[Job],
 ) -> (Vec<Trace>, SchedulerStats) {
-    let mut out: Vec<Option<Trace>> = vec![None; jobs.len()];
-    let stats =
-        run_step_programs_streaming(registry, backend, config, jobs, |i, t| out[i] = Some(t));
-    let traces = out
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| t.unwrap_or_else(|| stalled_trace(&jobs[i])))
-        .collect();
-    (traces, stats)
+    let scheduler = Scheduler::new(backend, config);
+    let name = backend.name();
+    let name = name.as_str();
+    scheduler.run_all(
+        jobs.len(),
+        |ctx, i| {
+            let job = &jobs[i];
+            async move { run_step_program(registry, job, &ctx, name).await }
+        },
+        |i| jobs[i].stalled_trace(ProgramStyle::Step),
+    )
 }
 
 /// Like [`run_step_programs`], handing each trace to `done(index, trace)` as it finishes.
@@ -218,20 +210,7 @@ pub fn run_step_programs_streaming(
             let job = &jobs[i];
             async move { run_step_program(registry, job, &ctx, name).await }
         },
-        |i| stalled_trace(&jobs[i]),
+        |i| jobs[i].stalled_trace(ProgramStyle::Step),
         done,
     )
-}
-
-fn stalled_trace(job: &Job) -> Trace {
-    let mut t = Trace::new(job.id.clone(), ProgramStyle::Step, job.source.clone());
-    t.inputs = job.inputs.clone();
-    t.meta = job.meta.clone();
-    t.error = Some(TraceError {
-        kind: "stalled".into(),
-        message: "program waited on something the scheduler does not provide".into(),
-        line: None,
-        problems: Vec::new(),
-    });
-    t
 }

@@ -27,7 +27,7 @@
 //!
 //! Input length and nesting depth are bounded so no input can exhaust the stack.
 
-use crate::value::Value;
+use sdvp_core::value::Value;
 
 mod interp;
 

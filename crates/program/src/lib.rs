@@ -5,24 +5,20 @@
 //! * [`steps`] holds the module registry (LOC, VQA, CROP…, EVAL, RESULT);
 //! * [`scheduler`] runs many programs at once, batching their model calls per module;
 //! * [`exec`] runs step programs on the scheduler and records a [`trace::Trace`] per program;
-//! * [`module`] is the interface every model backend implements.
+//! * the model-call core (backends, values, scheduler, traces) lives in `sdvp_core`.
 //!
 //! No tensor code lives here: models come in through [`module::Backend`].
 
 pub mod ast;
 pub mod exec;
 pub mod expr;
-pub mod module;
 pub mod parser;
 pub mod print;
-pub mod scheduler;
-pub mod scripted;
 pub mod steps;
-pub mod trace;
 pub mod validate;
-pub mod value;
 
 pub use ast::{Problem, ProblemKind, Program};
-pub use module::{Backend, ModuleError, ModuleKind, Request, Response};
-pub use scheduler::{ModuleCtx, Scheduler, SchedulerConfig};
-pub use value::{BBox, ImageRef, Value, ValueType};
+// The model-call core, re-exported for step-language users; other crates use `sdvp_core`.
+pub use sdvp_core::{module, scheduler, scripted, trace, value};
+pub use sdvp_core::{BBox, Backend, ImageRef, ModuleCtx, ModuleError, ModuleKind, Request};
+pub use sdvp_core::{Response, Scheduler, SchedulerConfig, Value, ValueType};

@@ -8,7 +8,7 @@
 
 use crate::ast::{Arg, ArgValue, Literal, Pos, Problem, ProblemKind, Program, Step};
 use crate::steps::{ArgSpec, Registry, StepModule};
-use crate::value::ValueType;
+use sdvp_core::value::ValueType;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 

@@ -4,8 +4,8 @@
 //! API ([`patch`] documents the API, its coordinate convention and the request each method
 //! sends). [`check_program`] parses and checks it, rejecting unsupported syntax and sandbox
 //! escapes *before* anything runs; [`run_python_program`] runs it as a Rust future on the
-//! [`sdvp_program::Scheduler`], so model calls of many programs are batched exactly as step
-//! programs' are, and records a [`sdvp_program::trace::Trace`].
+//! [`sdvp_core::Scheduler`], so model calls of many programs are batched exactly as step
+//! programs' are, and records a [`sdvp_core::trace::Trace`].
 //!
 //! # Why an own interpreter (evaluation of about 15 minutes)
 //!

@@ -10,8 +10,8 @@
 use crate::ast::*;
 use ruff_python_ast as py;
 use ruff_text_size::{Ranged, TextSize};
-use sdvp_program::ast::Pos;
-use sdvp_program::{Problem, ProblemKind};
+use sdvp_core::Pos;
+use sdvp_core::{Problem, ProblemKind};
 use std::rc::Rc;
 
 /// Deepest expression/statement nesting accepted; real programs stay far below it.

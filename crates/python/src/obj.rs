@@ -12,7 +12,7 @@
 
 use crate::ast::FuncDef;
 use crate::patch::Patch;
-use sdvp_program::ImageRef;
+use sdvp_core::ImageRef;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;

@@ -1,7 +1,7 @@
 //! ViperGPT's `ImagePatch` API on top of batched model requests.
 //!
 //! **Coordinates.** ViperGPT puts the origin at the *bottom-left* of the image, y growing
-//! upwards (`lower < upper`); [`sdvp_program::BBox`] puts it at the top-left in pixels, y
+//! upwards (`lower < upper`); [`sdvp_core::BBox`] puts it at the top-left in pixels, y
 //! growing downwards. The conversion happens only here, with `H` the source image height:
 //! `left = x0`, `right = x1`, `lower = H - y1`, `upper = H - y0`. As in ViperGPT, a patch's
 //! `left/lower/right/upper` are absolute (in the original image), and `crop(l, lo, r, u)`
@@ -20,10 +20,10 @@
 use crate::ast::Loc;
 use crate::interp::{Ctl, FatalKind, Interp, Kwargs, R};
 use crate::obj::{ExcKind, Obj};
-use sdvp_program::scheduler::CallFuture;
-use sdvp_program::trace::TraceStep;
-use sdvp_program::value::Boxes;
-use sdvp_program::{BBox, ImageRef, ModuleError, Request, Response, Value};
+use sdvp_core::scheduler::CallFuture;
+use sdvp_core::trace::TraceStep;
+use sdvp_core::value::Boxes;
+use sdvp_core::{BBox, ImageRef, ModuleError, Request, Response, Value};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;

@@ -5,12 +5,12 @@ use crate::interp::{format_traceback, Ctl, FatalKind, Interp, TbEntry};
 use crate::lower::Lowerer;
 use crate::obj::Obj;
 use crate::Limits;
-use sdvp_program::ast::Pos;
-use sdvp_program::exec::Job;
-use sdvp_program::scheduler::{ModuleCtx, Scheduler, SchedulerConfig, SchedulerStats};
-use sdvp_program::trace::{ProgramStyle, Trace, TraceError};
-use sdvp_program::value::format_number;
-use sdvp_program::{Backend, Problem, ProblemKind, Value};
+use sdvp_core::scheduler::{ModuleCtx, Scheduler, SchedulerConfig, SchedulerStats};
+use sdvp_core::trace::{ProgramStyle, Trace, TraceError};
+use sdvp_core::value::format_number;
+use sdvp_core::Job;
+use sdvp_core::Pos;
+use sdvp_core::{Backend, Problem, ProblemKind, Value};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -336,15 +336,17 @@ pub fn run_python_programs(
     jobs: &[Job],
     limits: &Limits,
 ) -> (Vec<Trace>, SchedulerStats) {
-    let mut out: Vec<Option<Trace>> = vec![None; jobs.len()];
-    let stats =
-        run_python_programs_streaming(backend, config, jobs, limits, |i, t| out[i] = Some(t));
-    let traces = out
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| t.unwrap_or_else(|| stalled_trace(&jobs[i])))
-        .collect();
-    (traces, stats)
+    let scheduler = Scheduler::new(backend, config);
+    let name = backend.name();
+    let name = name.as_str();
+    scheduler.run_all(
+        jobs.len(),
+        |ctx, i| {
+            let job = &jobs[i];
+            async move { run_python_program(job, &ctx, name, limits).await }
+        },
+        |i| jobs[i].stalled_trace(ProgramStyle::Python),
+    )
 }
 
 /// Like [`run_python_programs`], handing each trace to `done(index, trace)` as it finishes.
@@ -364,20 +366,7 @@ pub fn run_python_programs_streaming(
             let job = &jobs[i];
             async move { run_python_program(job, &ctx, name, limits).await }
         },
-        |i| stalled_trace(&jobs[i]),
+        |i| jobs[i].stalled_trace(ProgramStyle::Python),
         done,
     )
-}
-
-fn stalled_trace(job: &Job) -> Trace {
-    let mut t = Trace::new(job.id.clone(), ProgramStyle::Python, job.source.clone());
-    t.inputs = job.inputs.clone();
-    t.meta = job.meta.clone();
-    set_error(
-        &mut t,
-        "stalled",
-        "program waited on something the scheduler does not provide".into(),
-        None,
-    );
-    t
 }

@@ -1,8 +1,8 @@
 //! Batched runs give exactly the answers and traces of one-at-a-time runs.
 mod common;
 use common::{job, HashBackend};
-use sdvp_program::trace::Trace;
-use sdvp_program::SchedulerConfig;
+use sdvp_core::trace::Trace;
+use sdvp_core::SchedulerConfig;
 use sdvp_python::{run_python_programs, run_python_programs_streaming, Limits};
 
 fn programs() -> Vec<String> {

@@ -1,5 +1,5 @@
 //! Static checking: unsupported and forbidden programs are rejected before running.
-use sdvp_program::ProblemKind;
+use sdvp_core::ProblemKind;
 use sdvp_python::check_program;
 
 fn kinds(src: &str) -> Vec<(ProblemKind, usize)> {

@@ -4,7 +4,7 @@
 //! answer, and the host must stay healthy.
 mod common;
 use common::{job, prog, HashBackend};
-use sdvp_program::SchedulerConfig;
+use sdvp_core::SchedulerConfig;
 use sdvp_python::{run_python_programs, Limits};
 use std::time::Instant;
 

@@ -1,7 +1,7 @@
 //! ImagePatch semantics: coordinates, requests sent, trace steps.
 mod common;
 use common::{prog, run};
-use sdvp_program::{Request, Response, Value};
+use sdvp_core::{Request, Response, Value};
 
 #[test]
 fn full_image_patch_has_viper_coordinates() {

@@ -1,11 +1,11 @@
 //! Every gold Python program of every task and split of a tiny world, run with the oracle,
 //! reproduces its gold answer.
 
+use sdvp_core::value::normalize_answer;
+use sdvp_core::Job;
+use sdvp_core::SchedulerConfig;
 use sdvp_data::world::{generate_world, Scale, WorldConfig, SPLITS, TASKS};
 use sdvp_data::{load_split, OracleBackend};
-use sdvp_program::exec::Job;
-use sdvp_program::value::normalize_answer;
-use sdvp_program::SchedulerConfig;
 use sdvp_python::{run_python_programs, Limits};
 
 #[test]

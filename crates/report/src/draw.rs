@@ -2,7 +2,7 @@
 
 use crate::ReportError;
 use image::{Rgb, RgbImage};
-use sdvp_program::{BBox, ImageRef};
+use sdvp_core::{BBox, ImageRef};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

@@ -2,10 +2,10 @@
 
 use crate::draw::{picture, save_asset, ImageResolver};
 use crate::ReportError;
-use sdvp_program::module::{Request, Response};
-use sdvp_program::scheduler::CallRecord;
-use sdvp_program::trace::{Trace, TraceStep};
-use sdvp_program::value::{normalize_answer, Value};
+use sdvp_core::module::{Request, Response};
+use sdvp_core::scheduler::CallRecord;
+use sdvp_core::trace::{Trace, TraceStep};
+use sdvp_core::value::{normalize_answer, Value};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -58,8 +58,8 @@ struct Page<'a> {
 impl Page<'_> {
     fn image_html(
         &mut self,
-        image: &sdvp_program::ImageRef,
-        boxes: &[sdvp_program::BBox],
+        image: &sdvp_core::ImageRef,
+        boxes: &[sdvp_core::BBox],
     ) -> Result<String, ReportError> {
         let Some((annotated, crop)) = picture(self.resolver, image, boxes) else {
             if !self.missing.contains(&image.source) {

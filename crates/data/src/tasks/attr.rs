@@ -4,11 +4,11 @@
 
 use super::{gqa::query_attr, python, steps, surface, Question};
 use crate::phrase::Phrase;
-use crate::rng::Rng;
 use crate::scene::{Attr, Scene};
+use sdvp_core::rng::SplitMix64;
 
 /// Every candidate question of a scene.
-pub fn candidates(scene: &Scene, rng: &mut Rng) -> Vec<Question> {
+pub fn candidates(scene: &Scene, rng: &mut SplitMix64) -> Vec<Question> {
     let mut out = Vec::new();
     for o in &scene.objects {
         for (attr, templates) in [

@@ -8,10 +8,10 @@ use super::{
     article, attr_question, count, python, random_phrase, steps, surface, unique_phrase, Question,
 };
 use crate::phrase::Phrase;
-use crate::rng::Rng;
 use crate::scene::{Attr, Object, Scene, DEPTH_MARGIN, REL_MARGIN};
+use sdvp_core::rng::SplitMix64;
 
-fn pick_template(rng: &mut Rng, templates: &[&str], fill: &[(&str, &str)]) -> String {
+fn pick_template(rng: &mut SplitMix64, templates: &[&str], fill: &[(&str, &str)]) -> String {
     let mut t = rng.pick(templates).copied().unwrap_or("").to_string();
     for (k, v) in fill {
         t = t.replace(k, v);
@@ -34,7 +34,7 @@ pub fn query_attr(
     attr: Attr,
     text: String,
     qtype: &str,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
 ) -> Option<Question> {
     let p = unique_phrase(o, &scene.objects, Some(attr), rng)?.text();
     let sub = attr_question(attr, &p);
@@ -146,7 +146,7 @@ fn on_side<'a>(scene: &'a Scene, d: &Dir, anchor: &Object, t: &Phrase) -> Option
 }
 
 /// Every candidate question of a scene.
-pub fn candidates(scene: &Scene, rng: &mut Rng) -> Vec<Question> {
+pub fn candidates(scene: &Scene, rng: &mut SplitMix64) -> Vec<Question> {
     let mut out = Vec::new();
     let objs = &scene.objects;
     for o in objs {
@@ -302,7 +302,7 @@ pub fn candidates(scene: &Scene, rng: &mut Rng) -> Vec<Question> {
         .filter(|p| count(scene, p) == 0)
         .collect();
     for _ in 0..3 {
-        let side = |rng: &mut Rng| {
+        let side = |rng: &mut SplitMix64| {
             if rng.chance(0.5) {
                 rng.pick(&absent).cloned()
             } else {
@@ -342,7 +342,7 @@ pub fn candidates(scene: &Scene, rng: &mut Rng) -> Vec<Question> {
     out
 }
 
-fn relational(scene: &Scene, rng: &mut Rng, out: &mut Vec<Question>) {
+fn relational(scene: &Scene, rng: &mut SplitMix64, out: &mut Vec<Question>) {
     let objs = &scene.objects;
     for anchor in objs {
         let Some(ap) = unique_phrase(anchor, objs, None, rng) else {

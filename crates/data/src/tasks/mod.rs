@@ -12,8 +12,8 @@ pub mod nlvr;
 pub mod pretrain;
 
 use crate::phrase::Phrase;
-use crate::rng::Rng;
 use crate::scene::{Attr, Object, Scene};
+use sdvp_core::rng::SplitMix64;
 use std::collections::BTreeMap;
 
 /// A generated question before it gets its id and images.
@@ -53,7 +53,12 @@ pub struct Balancer {
 
 impl Balancer {
     /// Choose up to `k` candidates, at most one per question type.
-    pub fn select(&mut self, mut cands: Vec<Question>, k: usize, rng: &mut Rng) -> Vec<Question> {
+    pub fn select(
+        &mut self,
+        mut cands: Vec<Question>,
+        k: usize,
+        rng: &mut SplitMix64,
+    ) -> Vec<Question> {
         let mut out = Vec::new();
         while out.len() < k && !cands.is_empty() {
             let mut types: Vec<&str> = cands.iter().map(|q| q.question_type.as_str()).collect();
@@ -144,7 +149,7 @@ pub fn unique_phrase(
     o: &Object,
     objects: &[Object],
     exclude: Option<Attr>,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
 ) -> Option<Phrase> {
     let orders = naming_orders(exclude);
     let mut by_len: BTreeMap<usize, Vec<Vec<Attr>>> = BTreeMap::new();
@@ -164,7 +169,7 @@ pub fn unique_phrase(
 }
 
 /// A random phrase of one or two attributes (often matching nothing in a scene).
-pub fn random_phrase(rng: &mut Rng) -> Phrase {
+pub fn random_phrase(rng: &mut SplitMix64) -> Phrase {
     let mut p = Phrase {
         shape: rng.pick(&crate::scene::SHAPES).map(|s| s.to_string()),
         ..Default::default()
@@ -183,7 +188,7 @@ pub fn count(scene: &Scene, p: &Phrase) -> usize {
 }
 
 /// Swap canonical words for synonyms in question text (programs keep canonical words).
-pub fn surface(text: &str, rng: &mut Rng) -> String {
+pub fn surface(text: &str, rng: &mut SplitMix64) -> String {
     text.split(' ')
         .map(|w| {
             let alt: &[&str] = match w {

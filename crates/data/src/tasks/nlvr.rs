@@ -7,8 +7,8 @@
 
 use super::{article, count, random_phrase, steps, surface, Question};
 use crate::phrase::Phrase;
-use crate::rng::Rng;
 use crate::scene::{Attr, Scene};
+use sdvp_core::rng::SplitMix64;
 
 const NUMBER_WORDS: [&str; 5] = ["zero", "one", "two", "three", "four"];
 
@@ -58,7 +58,7 @@ fn py_counts(p: &str, cond: &str) -> String {
 }
 
 /// Every candidate statement about the pair.
-pub fn candidates(left: &Scene, right: &Scene, rng: &mut Rng) -> Vec<Question> {
+pub fn candidates(left: &Scene, right: &Scene, rng: &mut SplitMix64) -> Vec<Question> {
     let mut phrases: Vec<Phrase> = Vec::new();
     for o in left.objects.iter().chain(&right.objects) {
         phrases.push(Phrase::of(o, &[Attr::Shape]));

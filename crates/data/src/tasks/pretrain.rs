@@ -10,8 +10,8 @@ use super::{
     article, count, gqa::query_attr, python, random_phrase, steps, unique_phrase, Question,
 };
 use crate::phrase::Phrase;
-use crate::rng::Rng;
 use crate::scene::{Attr, Scene};
+use sdvp_core::rng::SplitMix64;
 
 /// A caption listing the objects from left to right.
 pub fn caption(scene: &Scene) -> String {
@@ -28,7 +28,7 @@ pub fn caption(scene: &Scene) -> String {
     }
 }
 
-pub fn candidates(scene: &Scene, rng: &mut Rng) -> Vec<Question> {
+pub fn candidates(scene: &Scene, rng: &mut SplitMix64) -> Vec<Question> {
     let mut out = Vec::new();
     out.push(Question::new(
         "Describe the image.".into(),

@@ -90,6 +90,23 @@ impl BlipForQuestionAnswering {
         self.answer_loss(&q, attention_mask, answer_ids, answer_mask, label_smoothing)
     }
 
+    /// Log-probability of each row's own answer (`answer_ids` `[b, t]`, rows `[DEC]
+    /// tokens… [SEP] pad…`, 1/0 `answer_mask`) given its question: the sum over kept
+    /// tokens after `[DEC]`. Scores answers found by beam search or given by a teacher.
+    pub fn answer_logprobs(
+        &self,
+        question_embeds: &Tensor,
+        question_mask: Option<&Tensor>,
+        answer_ids: &Tensor,
+        answer_mask: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let logits =
+            self.decoder_logits(question_embeds, question_mask, answer_ids, answer_mask)?;
+        let (picked, _) = target_logprobs(&logits, answer_ids)?;
+        let w = target_weights(answer_ids, answer_mask)?;
+        (picked * w)?.sum(D::Minus1)
+    }
+
     /// Log-likelihood `[b, n]` of each of `n` candidate answers (`candidates` `[n, t]`,
     /// rows `[DEC] tokens… [SEP] pad…`, 1/0 `candidate_mask`) for each of `b` questions:
     /// the sum of the log-probabilities of every kept token after `[DEC]`, `[SEP]`
@@ -132,6 +149,23 @@ impl BlipForQuestionAnswering {
         attention_mask: Option<&Tensor>,
         max_length: usize,
     ) -> Result<Vec<Vec<u32>>> {
+        Ok(self
+            .generate_greedy_scored(pixel_values, input_ids, attention_mask, max_length)?
+            .into_iter()
+            .map(|(ids, _)| ids)
+            .collect())
+    }
+
+    /// [`generate_greedy`](Self::generate_greedy) with each answer's log-probability (the
+    /// sum over its generated tokens, `[SEP]` included), so `exp` of it is the answer's
+    /// probability under the model.
+    pub fn generate_greedy_scored(
+        &self,
+        pixel_values: &Tensor,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        max_length: usize,
+    ) -> Result<Vec<(Vec<u32>, f64)>> {
         let t = &self.config.text_config;
         let q = self.encode(pixel_values, input_ids, attention_mask)?;
         let enc_mask = attention_mask.map(padding_mask).transpose()?;
@@ -139,14 +173,26 @@ impl BlipForQuestionAnswering {
         let mut seqs: Vec<Vec<u32>> = vec![vec![t.bos_token_id]; b];
         let mut done = vec![false; b];
         let mut cache = TextCache::default();
+        let mut logprob = vec![0f64; b];
         let mut next = Tensor::from_vec(vec![t.bos_token_id; b], (b, 1), q.device())?;
         while seqs[0].len() < max_length && done.iter().any(|d| !d) {
             let logits = self.decode_step(&q, enc_mask.as_ref(), &next, &mut cache)?;
             let best = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
+            let logp = ops::log_softmax_last_dim(&logits)?;
+            let picked = logp
+                .gather(
+                    &Tensor::from_vec(best.clone(), (b, 1), q.device())?,
+                    D::Minus1,
+                )?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
             let mut step = Vec::with_capacity(b);
             for i in 0..b {
                 // A finished answer is padded, as transformers does.
                 let tok = if done[i] { t.pad_token_id } else { best[i] };
+                if !done[i] {
+                    logprob[i] += f64::from(picked[i]);
+                }
                 seqs[i].push(tok);
                 done[i] |= tok == t.sep_token_id;
                 step.push(tok);
@@ -155,8 +201,24 @@ impl BlipForQuestionAnswering {
         }
         Ok(seqs
             .into_iter()
-            .map(|s| trim_after_sep(s, t.sep_token_id))
+            .zip(logprob)
+            .map(|(s, lp)| (trim_after_sep(s, t.sep_token_id), lp))
             .collect())
+    }
+
+    /// Decoder logits `[b, vocab]` of the first answer token (the step after `[DEC]`).
+    pub fn first_step_logits(
+        &self,
+        pixel_values: &Tensor,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let t = &self.config.text_config;
+        let q = self.encode(pixel_values, input_ids, attention_mask)?;
+        let enc_mask = attention_mask.map(padding_mask).transpose()?;
+        let b = q.dim(0)?;
+        let start = Tensor::from_vec(vec![t.bos_token_id; b], (b, 1), q.device())?;
+        self.decode_step(&q, enc_mask.as_ref(), &start, &mut TextCache::default())
     }
 
     /// Beam search with transformers' defaults (`early_stopping=False`): `num_beams`

@@ -3,7 +3,7 @@
 //! Recursion follows the tree, whose depth the parser bounds by [`super::MAX_DEPTH`].
 
 use super::{err, BinOp, CmpOp, ExprError, Kind, Node, Part};
-use crate::value::Value;
+use sdvp_core::value::Value;
 
 fn describe(v: &Value) -> String {
     match v {

@@ -10,9 +10,9 @@
 //!   without a box (as VisProg does); the question asked on it carries the relation.
 
 use super::{ArgSpec, Registry, Signature, StepArgs, StepFuture, StepModule};
-use crate::module::{Request, Response};
-use crate::scheduler::ModuleCtx;
-use crate::value::{BBox, Boxes, ImageRef, Value, ValueType};
+use sdvp_core::module::{Request, Response};
+use sdvp_core::scheduler::ModuleCtx;
+use sdvp_core::value::{BBox, Boxes, ImageRef, Value, ValueType};
 use std::sync::Arc;
 
 /// How much `CROP` grows a box on every side, as a fraction of the box size

@@ -7,8 +7,8 @@
 use super::{Signature, StepArgs, StepFuture, StepModule};
 use crate::ast::{ArgValue, Literal, Pos, Problem, ProblemKind, Step};
 use crate::expr;
-use crate::scheduler::ModuleCtx;
-use crate::value::{Value, ValueType};
+use sdvp_core::scheduler::ModuleCtx;
+use sdvp_core::value::{Value, ValueType};
 
 pub struct Eval;
 

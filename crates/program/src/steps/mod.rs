@@ -9,8 +9,8 @@ mod builtin;
 pub mod eval;
 
 use crate::ast::{Problem, Step};
-use crate::scheduler::ModuleCtx;
-use crate::value::{Boxes, ImageRef, Value, ValueType};
+use sdvp_core::scheduler::ModuleCtx;
+use sdvp_core::value::{Boxes, ImageRef, Value, ValueType};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;

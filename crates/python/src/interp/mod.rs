@@ -1,7 +1,7 @@
 //! The async tree-walking interpreter.
 //!
 //! Every evaluation function returns a boxed local future, so a model call deep inside an
-//! expression simply `.await`s [`sdvp_program::ModuleCtx::call`] and the whole program
+//! expression simply `.await`s [`sdvp_core::ModuleCtx::call`] and the whole program
 //! suspends there until the scheduler has run the batch. All budgets of [`Limits`] are
 //! checked here; exceeding one raises a [`Fatal`] that no `try`/`except`/`finally` can
 //! intercept, so a hostile program cannot swallow its own termination.
@@ -15,8 +15,8 @@ pub(crate) use call::Kwargs;
 use crate::ast::Loc;
 use crate::obj::{DictObj, ExcKind, ExcObj, ListObj, Obj, Scope, Table, TupleObj};
 use crate::Limits;
-use sdvp_program::trace::TraceStep;
-use sdvp_program::ModuleCtx;
+use sdvp_core::trace::TraceStep;
+use sdvp_core::ModuleCtx;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};

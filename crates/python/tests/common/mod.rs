@@ -2,9 +2,9 @@
 //! records the size of every batch it sees.
 #![allow(dead_code)]
 
-use sdvp_program::exec::Job;
-use sdvp_program::trace::Trace;
-use sdvp_program::{
+use sdvp_core::trace::Trace;
+use sdvp_core::Job;
+use sdvp_core::{
     BBox, Backend, ImageRef, ModuleError, ModuleKind, Request, Response, SchedulerConfig, Value,
 };
 use sdvp_python::{run_python_programs, Limits};

@@ -22,7 +22,7 @@
 //! | `error` | `kind`, `message`, `line`, `problems[]` when the program did not finish |
 //! | `meta` | free-form data of the caller (question, gold answer, task…) |
 
-use crate::ast::Problem;
+use crate::problem::Problem;
 use crate::scheduler::CallRecord;
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
@@ -32,11 +32,42 @@ use std::path::Path;
 
 pub const TRACE_SCHEMA: &str = "sdvp.trace/1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProgramStyle {
+    /// VisProg-style `VAR=MODULE(arg=value,...)` lines.
     Step,
+    /// ViperGPT-style `def execute_command(...)` against the ImagePatch API.
     Python,
+}
+
+impl ProgramStyle {
+    pub const ALL: [ProgramStyle; 2] = [ProgramStyle::Step, ProgramStyle::Python];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProgramStyle::Step => "step",
+            ProgramStyle::Python => "python",
+        }
+    }
+}
+
+impl std::str::FromStr for ProgramStyle {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "step" => Ok(ProgramStyle::Step),
+            "python" => Ok(ProgramStyle::Python),
+            _ => Err(format!(
+                "unknown program style `{s}` (expected step or python)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ProgramStyle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

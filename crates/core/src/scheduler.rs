@@ -27,9 +27,20 @@ pub struct CallRecord {
     pub batch_size: usize,
     /// The batch's wall time divided by its size.
     pub micros: u64,
+    /// Which backend and weights answered ([`Backend::answered_by`]), e.g.
+    /// `blip-vqa:weights/vqa@sha256:1f2e…`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub answered_by: String,
 }
 
-type Slot = Rc<RefCell<Option<(Result<Response, ModuleError>, usize, u64)>>>;
+struct Filled {
+    result: Result<Response, ModuleError>,
+    batch_size: usize,
+    micros: u64,
+    answered_by: Rc<str>,
+}
+
+type Slot = Rc<RefCell<Option<Filled>>>;
 
 struct Pending {
     request: Request,
@@ -94,7 +105,12 @@ impl Future for CallFuture {
         }
         let filled = self.slot.borrow_mut().take();
         match filled {
-            Some((result, batch_size, micros)) => {
+            Some(Filled {
+                result,
+                batch_size,
+                micros,
+                answered_by,
+            }) => {
                 let (response, error) = match &result {
                     Ok(r) => (Some(r.clone()), None),
                     Err(e) => (None, Some(e.message.clone())),
@@ -105,6 +121,7 @@ impl Future for CallFuture {
                     error,
                     batch_size,
                     micros,
+                    answered_by: answered_by.to_string(),
                 });
                 Poll::Ready(result)
             }
@@ -241,6 +258,10 @@ impl<'b> Scheduler<'b> {
                 .iter()
                 .filter(|p| p.request.kind() == kind)
                 .collect();
+            if group.is_empty() {
+                continue;
+            }
+            let answered_by: Rc<str> = self.backend.answered_by(kind).into();
             for chunk in group.chunks(self.config.max_batch.max(1)) {
                 let requests: Vec<Request> = chunk.iter().map(|p| p.request.clone()).collect();
                 let start = Instant::now();
@@ -261,7 +282,12 @@ impl<'b> Scheduler<'b> {
                         .collect();
                 }
                 for (p, r) in chunk.iter().zip(results) {
-                    *p.slot.borrow_mut() = Some((r, chunk.len(), micros));
+                    *p.slot.borrow_mut() = Some(Filled {
+                        result: r,
+                        batch_size: chunk.len(),
+                        micros,
+                        answered_by: answered_by.clone(),
+                    });
                 }
             }
         }

@@ -105,27 +105,40 @@ impl Request {
 }
 
 /// What a model answered.
+///
+/// Every `score` is a confidence in [0, 1] in what the response says, so distillation can
+/// filter any module's labels by one rule ([`Response::confidence`]):
+/// * `Detections.scores`: per box, the detector's probability that the box shows the object;
+/// * `Answer.score`: the probability of `text` under the model;
+/// * `Verdict.score`: the confidence in `yes` as given (P(yes) when yes, 1 − P(yes) when
+///   not), so a sure "no" scores 1, never 0;
+/// * `Choice.scores`: per option, the model's probability (or relative score) of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Response {
     /// Boxes in source coordinates, best first.
     Detections {
         boxes: Vec<BBox>,
+        #[serde(with = "crate::num::vec_f32_json")]
         scores: Vec<f32>,
     },
     Answer {
         text: String,
+        #[serde(with = "crate::num::f32_json")]
         score: f32,
     },
     Verdict {
         yes: bool,
+        #[serde(with = "crate::num::f32_json")]
         score: f32,
     },
     Choice {
         index: usize,
+        #[serde(with = "crate::num::vec_f32_json")]
         scores: Vec<f32>,
     },
     Depth {
+        #[serde(with = "crate::num::f32_json")]
         value: f32,
     },
     Text {
@@ -134,6 +147,17 @@ pub enum Response {
 }
 
 impl Response {
+    /// The model's confidence in this response, in [0, 1] (see the type's docs): the top
+    /// box's score for detections (0 when nothing was found: an empty list carries no score
+    /// to trust), the chosen option's score for a choice, 1 for depth and text.
+    pub fn confidence(&self) -> f32 {
+        match self {
+            Response::Answer { score, .. } | Response::Verdict { score, .. } => *score,
+            Response::Choice { index, scores } => scores.get(*index).copied().unwrap_or(0.0),
+            Response::Detections { scores, .. } => scores.first().copied().unwrap_or(0.0),
+            Response::Depth { .. } | Response::Text { .. } => 1.0,
+        }
+    }
     pub fn kind_name(&self) -> &'static str {
         match self {
             Response::Detections { .. } => "detections",
@@ -175,6 +199,12 @@ pub trait Backend: Send + Sync {
         kind: ModuleKind,
         requests: &[Request],
     ) -> Vec<Result<Response, ModuleError>>;
+    /// What answers calls of `kind`, recorded with every call in traces: the architecture
+    /// and the weights (path and sha256 of the checkpoint) for a neural backend.
+    fn answered_by(&self, kind: ModuleKind) -> String {
+        let _ = kind;
+        self.name()
+    }
 }
 
 impl<B: Backend + ?Sized> Backend for &B {
@@ -188,6 +218,9 @@ impl<B: Backend + ?Sized> Backend for &B {
     ) -> Vec<Result<Response, ModuleError>> {
         (**self).run_batch(kind, requests)
     }
+    fn answered_by(&self, kind: ModuleKind) -> String {
+        (**self).answered_by(kind)
+    }
 }
 
 impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
@@ -200,6 +233,9 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
         requests: &[Request],
     ) -> Vec<Result<Response, ModuleError>> {
         (**self).run_batch(kind, requests)
+    }
+    fn answered_by(&self, kind: ModuleKind) -> String {
+        (**self).answered_by(kind)
     }
 }
 
@@ -243,6 +279,10 @@ impl Backend for Router {
             parts.push(format!("*={}", f.name()));
         }
         parts.join(",")
+    }
+    fn answered_by(&self, kind: ModuleKind) -> String {
+        self.backend_for(kind)
+            .map_or_else(|| "none".to_string(), |b| b.answered_by(kind))
     }
     fn run_batch(
         &self,

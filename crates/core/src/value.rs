@@ -9,9 +9,13 @@ use serde::{Deserialize, Serialize};
 /// Axis-aligned box in **source-image pixel coordinates**, origin top-left, `x1`/`y1` exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BBox {
+    #[serde(with = "crate::num::f32_json")]
     pub x0: f32,
+    #[serde(with = "crate::num::f32_json")]
     pub y0: f32,
+    #[serde(with = "crate::num::f32_json")]
     pub x1: f32,
+    #[serde(with = "crate::num::f32_json")]
     pub y1: f32,
 }
 
@@ -154,7 +158,7 @@ pub enum Value {
     /// Boxes in source coordinates, best first, found in `image`.
     Boxes(Boxes),
     Text(String),
-    Number(f64),
+    Number(#[serde(with = "crate::num::f64_json")] f64),
     Bool(bool),
 }
 
@@ -162,7 +166,11 @@ pub enum Value {
 pub struct Boxes {
     pub image: ImageRef,
     pub boxes: Vec<BBox>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "crate::num::vec_f32_json"
+    )]
     pub scores: Vec<f32>,
 }
 
