@@ -4,6 +4,7 @@ mod backends;
 mod cmd_demo;
 mod cmd_eval;
 mod cmd_generate;
+mod cmd_model;
 mod cmd_program;
 mod cmd_trace;
 mod cmd_world;
@@ -32,6 +33,8 @@ enum Command {
     Eval(cmd_eval::EvalArgs),
     /// Generate programs for a dataset split with a language model.
     Generate(Box<cmd_generate::GenerateArgs>),
+    /// Run one checkpoint directly (outputs to compare with transformers).
+    Model(cmd_model::ModelArgs),
 }
 
 fn main() {
@@ -43,6 +46,7 @@ fn main() {
         Command::World(a) => cmd_world::run(a),
         Command::Eval(a) => cmd_eval::run(a),
         Command::Generate(a) => cmd_generate::run(*a),
+        Command::Model(a) => cmd_model::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

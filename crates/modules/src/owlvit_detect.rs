@@ -224,16 +224,18 @@ impl OwlVitDetect {
                 self.options.nms_iou,
             )?;
             dets.truncate(self.options.max_detections);
-            let (sw, sh) = (crop.source_size.0 as f32, crop.source_size.1 as f32);
+            // A predicted box may reach past the image it was found in; what a program
+            // gets back is the part inside the crop, in source coordinates.
             let (ox, oy) = crop.origin;
+            let (ex, ey) = (ox + w as f32, oy + h as f32);
             let boxes: Vec<BBox> = dets
                 .iter()
                 .map(|d| {
                     BBox::new(
-                        (ox + d.bbox[0]).clamp(0.0, sw),
-                        (oy + d.bbox[1]).clamp(0.0, sh),
-                        (ox + d.bbox[2]).clamp(0.0, sw),
-                        (oy + d.bbox[3]).clamp(0.0, sh),
+                        (ox + d.bbox[0]).clamp(ox, ex),
+                        (oy + d.bbox[1]).clamp(oy, ey),
+                        (ox + d.bbox[2]).clamp(ox, ex),
+                        (oy + d.bbox[3]).clamp(oy, ey),
                     )
                 })
                 .collect();

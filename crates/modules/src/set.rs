@@ -142,7 +142,7 @@ impl Resolved {
             };
             if !ok {
                 bail!(
-                    "{origin}: {}/config.json is a {} checkpoint, not {hf_arch} (`{arch}`)",
+                    "{origin}: {}/config.json describes `{}`, not {hf_arch} (`{arch}`)",
                     d.display(),
                     found_arch.or(found_type).unwrap_or_default()
                 );
@@ -321,6 +321,9 @@ impl ModulesSpec {
             bail!("--modules `{spec}`: the first part must be a base (oracle, embedded, a module-set directory…)");
         }
         let base = parse_base(base, data)?;
+        if let Base::Set(d) = &base {
+            read_module_set(d)?;
+        }
         let overrides = parts
             .filter(|p| !p.is_empty())
             .map(parse_override)

@@ -1,0 +1,209 @@
+//! Every neural backend answers a batch exactly as it answers each request alone, on the
+//! tiny random checkpoints of the models crate's parity fixtures.
+
+use sdvp_core::{BBox, Backend, ImageRef, ModuleKind, Request, Response};
+use sdvp_data::ImageStore;
+use sdvp_modules::common::Checkpoint;
+use sdvp_modules::images::ImageCache;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures").join(name)
+}
+
+/// Three 80×60 test images with different content, and a cache over them.
+fn images(dir: &Path) -> Arc<ImageCache> {
+    for k in 0..3u32 {
+        let img = image::RgbImage::from_fn(80, 60, |x, y| {
+            image::Rgb([
+                ((x * (k + 3) + y * 7) % 256) as u8,
+                ((y * (k + 5) + 40 * k) % 256) as u8,
+                (((x + y) * 11 + 90 * k) % 256) as u8,
+            ])
+        });
+        img.save(dir.join(format!("img{k}.png"))).unwrap();
+    }
+    Arc::new(ImageCache::new(ImageStore::new(vec![dir.to_path_buf()]), 1 << 24))
+}
+
+fn image(k: u32, crop: Option<BBox>) -> ImageRef {
+    let r = ImageRef::new(format!("img{k}"), 80, 60);
+    match crop {
+        Some(b) => r.crop(b),
+        None => r,
+    }
+}
+
+/// Batched vs one-at-a-time: the same answers, scores within 1e-5, boxes within 1e-3 px.
+fn same_alone_and_batched(b: &dyn Backend, kind: ModuleKind, requests: &[Request]) -> usize {
+    let batched = b.run_batch(kind, requests);
+    assert_eq!(batched.len(), requests.len());
+    let mut compared = 0;
+    for (r, got) in requests.iter().zip(&batched) {
+        let alone = b.run_batch(kind, std::slice::from_ref(r));
+        let (Ok(x), Ok(y)) = (&alone[0], got) else {
+            panic!("{r:?}: alone {:?} batched {:?}", alone[0], got);
+        };
+        let close = |a: &[f32], b: &[f32], tol: f32| {
+            a.len() == b.len() && a.iter().zip(b).all(|(p, q)| (p - q).abs() <= tol)
+        };
+        match (x, y) {
+            (Response::Answer { text: a, score: s }, Response::Answer { text: b, score: t }) => {
+                assert_eq!(a, b);
+                assert!((s - t).abs() <= 1e-5, "{s} vs {t}");
+            }
+            (Response::Verdict { yes: a, score: s }, Response::Verdict { yes: b, score: t }) => {
+                assert_eq!(a, b);
+                assert!((s - t).abs() <= 1e-5, "{s} vs {t}");
+            }
+            (
+                Response::Choice { index: a, scores: s },
+                Response::Choice { index: b, scores: t },
+            ) => {
+                assert_eq!(a, b);
+                assert!(close(s, t, 1e-5), "{s:?} vs {t:?}");
+            }
+            (
+                Response::Detections { boxes: a, scores: s },
+                Response::Detections { boxes: b, scores: t },
+            ) => {
+                assert!(close(s, t, 1e-5), "{s:?} vs {t:?}");
+                let flat = |v: &[BBox]| v.iter().flat_map(|x| [x.x0, x.y0, x.x1, x.y1]).collect::<Vec<_>>();
+                assert!(close(&flat(a), &flat(b), 1e-3), "{a:?} vs {b:?}");
+            }
+            other => panic!("different responses {other:?}"),
+        }
+        compared += 1;
+    }
+    compared
+}
+
+fn crops() -> Vec<ImageRef> {
+    vec![
+        image(0, None),
+        image(1, Some(BBox::new(10.0, 5.0, 60.0, 50.0))),
+        image(2, Some(BBox::new(0.0, 0.0, 33.3, 59.0))),
+        image(0, Some(BBox::new(40.5, 20.2, 79.0, 58.9))),
+        image(1, None),
+    ]
+}
+
+#[test]
+fn blip_vqa_batch_equals_one_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = images(tmp.path());
+    let questions = ["what color is the cube", "how many", "is there a red sphere left of the big cylinder", "which side", "what"];
+    let requests: Vec<Request> = crops()
+        .into_iter()
+        .zip(questions)
+        .map(|(image, q)| Request::Vqa { image, question: q.into() })
+        .collect();
+    for options in [
+        serde_json::json!({}),
+        serde_json::json!({"decode": "beam", "num_beams": 3}),
+        serde_json::json!({"answers": ["red", "blue", "two", "yes", "no"]}),
+    ] {
+        let b = sdvp_modules::blip_vqa::BlipVqa::load(
+            Checkpoint::open("blip-vqa", &fixture("blip")).unwrap(),
+            serde_json::from_value(options.clone()).unwrap(),
+            cache.clone(),
+        )
+        .unwrap();
+        assert_eq!(same_alone_and_batched(&b, ModuleKind::Vqa, &requests), 5, "{options}");
+        for r in b.run_batch(ModuleKind::Vqa, &requests) {
+            let Ok(Response::Answer { score, .. }) = r else { panic!("{r:?}") };
+            assert!((0.0..=1.0).contains(&score) && score > 0.0, "score {score} is a probability");
+        }
+    }
+}
+
+#[test]
+fn owlvit_batch_equals_one_at_a_time_and_boxes_are_in_source_pixels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = images(tmp.path());
+    let objects = ["cube", "red sphere", "cube", "cylinder", "shape"];
+    let mut requests: Vec<Request> = crops()
+        .into_iter()
+        .zip(objects)
+        .map(|(image, o)| Request::Detect { image, object: o.into() })
+        .collect();
+    // Two objects asked of the same crop share an image pass.
+    requests.push(Request::Detect { image: crops()[1].clone(), object: "sphere".into() });
+    let b = sdvp_modules::owlvit_detect::OwlVitDetect::load(
+        Checkpoint::open("owlvit", &fixture("owlvit")).unwrap(),
+        serde_json::from_value(serde_json::json!({"threshold": 0.0, "max_detections": 5})).unwrap(),
+        cache,
+    )
+    .unwrap();
+    assert_eq!(same_alone_and_batched(&b, ModuleKind::Detect, &requests), 6);
+    let mut boxes = 0;
+    for (r, a) in requests.iter().zip(b.run_batch(ModuleKind::Detect, &requests)) {
+        let Ok(Response::Detections { boxes: bs, scores }) = a else { panic!("{a:?}") };
+        assert!(!bs.is_empty(), "threshold 0 keeps boxes");
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first");
+        let region = r.image().unwrap().region();
+        for x in &bs {
+            // Inside the crop (rounded outwards to whole pixels), in source coordinates.
+            assert!(x.x0 >= region.x0.floor() - 1e-3 && x.x1 <= region.x1.ceil() + 1e-3, "{x:?} in {region:?}");
+            assert!(x.y0 >= region.y0.floor() - 1e-3 && x.y1 <= region.y1.ceil() + 1e-3, "{x:?} in {region:?}");
+            boxes += 1;
+        }
+    }
+    assert!(boxes >= 6);
+}
+
+#[test]
+fn clip_batch_equals_one_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = images(tmp.path());
+    for options in [serde_json::json!({}), serde_json::json!({"verify": "threshold", "threshold": 0.5})] {
+        let b = sdvp_modules::clip_match::ClipMatch::load(
+            Checkpoint::open("clip", &fixture("clip")).unwrap(),
+            serde_json::from_value(options).unwrap(),
+            cache.clone(),
+        )
+        .unwrap();
+        let texts = ["red cube", "blue sphere", "metal", "a big yellow cylinder", "small"];
+        let verify: Vec<Request> = crops()
+            .into_iter()
+            .zip(texts)
+            .map(|(image, t)| Request::Verify { image, text: t.into() })
+            .collect();
+        assert_eq!(same_alone_and_batched(&b, ModuleKind::Verify, &verify), 5);
+        for r in b.run_batch(ModuleKind::Verify, &verify) {
+            let Ok(Response::Verdict { score, .. }) = r else { panic!("{r:?}") };
+            assert!((0.5..=1.0).contains(&score), "confidence in the verdict given: {score}");
+        }
+        let classify: Vec<Request> = crops()
+            .into_iter()
+            .enumerate()
+            .map(|(i, image)| Request::Classify {
+                image,
+                options: texts[..(i % 4) + 2].iter().map(|s| s.to_string()).collect(),
+            })
+            .collect();
+        assert_eq!(same_alone_and_batched(&b, ModuleKind::Classify, &classify), 5);
+    }
+}
+
+#[test]
+fn a_missing_image_fails_its_request_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = images(tmp.path());
+    let b = sdvp_modules::blip_vqa::BlipVqa::load(
+        Checkpoint::open("blip-vqa", &fixture("blip")).unwrap(),
+        Default::default(),
+        cache,
+    )
+    .unwrap();
+    let requests = vec![
+        Request::Vqa { image: image(0, None), question: "what".into() },
+        Request::Vqa { image: ImageRef::new("nowhere", 10, 10), question: "what".into() },
+        Request::Vqa { image: image(2, None), question: "what".into() },
+    ];
+    let out = b.run_batch(ModuleKind::Vqa, &requests);
+    assert!(out[0].is_ok() && out[2].is_ok());
+    let err = out[1].as_ref().unwrap_err();
+    assert!(err.message.contains("nowhere"), "{}", err.message);
+}
