@@ -318,3 +318,41 @@ fn processor_output_size_follows_transformers() {
     let p = ImageProcessor::default();
     assert_eq!(p.output_size(37, 50), (384, 384));
 }
+
+#[test]
+fn batched_and_single_images_agree() {
+    let d = fixtures();
+    let r = reference(&d);
+    let model = Dpt::load(&d, DType::F32, &Device::Cpu).unwrap();
+    let px = &r["pixel_values"];
+    let both = model.forward(px).unwrap();
+    for i in 0..2 {
+        let one = model.forward(&px.narrow(0, i, 1).unwrap()).unwrap();
+        let diff = max_abs(&(one - both.narrow(0, i, 1).unwrap()).unwrap());
+        assert!(diff <= 1e-5, "image {i}: batched differs by {diff}");
+    }
+}
+
+#[test]
+fn processor_config_errors_name_field_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("preprocessor_config.json");
+    for (json, field) in [
+        (r#"{"resample": 2}"#, "resample"),
+        (r#"{"size": {"shortest_edge": 384}}"#, "size.height"),
+        (r#"{"ensure_multiple_of": 0}"#, "ensure_multiple_of"),
+        (r#"{"keep_aspect_ratio": "yes"}"#, "keep_aspect_ratio"),
+    ] {
+        std::fs::write(&path, json).unwrap();
+        let err = ImageProcessor::from_file(&path).unwrap_err().to_string();
+        assert!(
+            err.contains(field) && err.contains("preprocessor_config.json"),
+            "{json}: {err}"
+        );
+    }
+    std::fs::write(&path, r#"{"size": 384}"#).unwrap();
+    assert_eq!(
+        ImageProcessor::from_file(&path).unwrap(),
+        ImageProcessor::default()
+    );
+}
