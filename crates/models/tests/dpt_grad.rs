@@ -296,3 +296,81 @@ fn inverse_depth_masks_invalid_pixels() {
         vec![vec![1.0, 0.0], vec![0.0, 1.0]]
     );
 }
+
+#[test]
+fn tiny_dpt_learns_a_rendered_depth_map() {
+    use sdvp_models::train::{AdamW, AdamWConfig, NamedParams, ParamGrads};
+    let start = std::time::Instant::now();
+    let dir = fixtures("dpt");
+    let cfg = Config::from_file(&dir.join("config.json")).unwrap();
+    let mut varmap = VarMap::new();
+    let dev = Device::Cpu;
+    let model = Dpt::new(VarBuilder::from_varmap(&varmap, DType::F32, &dev), &cfg).unwrap();
+    varmap.load(dir.join("model.safetensors")).unwrap();
+    let frozen = ParamFilter::new(&cfg.frozen_patterns()).unwrap();
+    let params = NamedParams::from_varmap(&varmap).unwrap().without(&frozen);
+    let px = tensor(&[2, 3, 32, 32], 20).to_dtype(DType::F32).unwrap();
+    // A floor receding from 2 to 10 units, with a near box (depth 1.5) on the left of
+    // image 0 and on the right of image 1.
+    let (h, w) = (64, 64);
+    let mut depth = Vec::new();
+    for b in 0..2 {
+        for y in 0..h {
+            for x in 0..w {
+                let floor = 10.0 - 8.0 * y as f32 / (h - 1) as f32;
+                let in_box = (20..44).contains(&y)
+                    && if b == 0 {
+                        (8..28).contains(&x)
+                    } else {
+                        (36..56).contains(&x)
+                    };
+                depth.push(if in_box { 1.5 } else { floor });
+            }
+        }
+    }
+    let depth = Tensor::from_vec(depth, (2, h, w), &dev).unwrap();
+    let (target, mask) = dpt::inverse_depth(&depth).unwrap();
+    let mut opt = AdamW::new(
+        &params,
+        AdamWConfig {
+            lr: 2e-3,
+            weight_decay: 0.0,
+            ..AdamWConfig::default()
+        },
+    )
+    .unwrap();
+    let (mut first, mut last) = (None, f32::NAN);
+    for _ in 0..25 {
+        let loss = dpt::ssi_loss(&model.forward(&px).unwrap(), &target, &mask).unwrap();
+        last = loss.to_scalar::<f32>().unwrap();
+        first.get_or_insert(last);
+        let mut g = ParamGrads::backward(&loss, &params).unwrap();
+        g.clip_global_norm(1.0).unwrap();
+        opt.step(&g).unwrap();
+    }
+    let first = first.unwrap_or(f32::NAN);
+    eprintln!(
+        "dpt overfit: ssi loss {first:.5} -> {last:.5} in {:.1?}",
+        start.elapsed()
+    );
+    assert!(
+        last <= 0.3 * first,
+        "loss {first} -> {last}: fell less than 70%"
+    );
+    // Inverse depth: the box must come out nearer (larger) than the floor behind it.
+    let pred = model.forward(&px).unwrap();
+    let mean = |b: usize, y: std::ops::Range<usize>, x: std::ops::Range<usize>| {
+        pred.get(b)
+            .unwrap()
+            .narrow(0, y.start, y.len())
+            .unwrap()
+            .narrow(1, x.start, x.len())
+            .unwrap()
+            .mean_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    assert!(mean(0, 20..44, 8..28) > mean(0, 20..44, 36..56));
+    assert!(mean(1, 20..44, 36..56) > mean(1, 20..44, 8..28));
+}
