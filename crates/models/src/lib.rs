@@ -2,6 +2,7 @@
 
 pub mod blip;
 pub mod clip;
+pub mod dpt;
 pub mod ops;
 pub mod owlvit;
 pub mod preprocess;

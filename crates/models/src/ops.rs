@@ -146,3 +146,147 @@ pub fn attention(
     };
     softmax_last_dim(&scores)?.matmul(&v.contiguous()?)
 }
+
+/// Row `i` holds the weights that 1-D linear interpolation from `in_size` to `out_size`
+/// samples gives to each input index, with PyTorch's `interpolate(mode="bilinear")`
+/// source-index rule for either `align_corners` setting (no antialiasing).
+pub fn linear_interpolation_weights(
+    in_size: usize,
+    out_size: usize,
+    align_corners: bool,
+) -> Vec<Vec<f64>> {
+    let mut rows = vec![vec![0f64; in_size]; out_size];
+    if in_size == 0 {
+        return rows;
+    }
+    for (i, row) in rows.iter_mut().enumerate() {
+        let src = if align_corners {
+            if out_size > 1 {
+                i as f64 * (in_size - 1) as f64 / (out_size - 1) as f64
+            } else {
+                0.0
+            }
+        } else {
+            // PyTorch clamps negative source positions of linear modes to 0.
+            ((i as f64 + 0.5) * in_size as f64 / out_size as f64 - 0.5).max(0.0)
+        };
+        let i0 = (src.floor() as usize).min(in_size - 1);
+        let i1 = (i0 + 1).min(in_size - 1);
+        let lambda = src - i0 as f64;
+        row[i0] += 1.0 - lambda;
+        row[i1] += lambda;
+    }
+    rows
+}
+
+fn weight_matrix(rows: &[Vec<f64>], dtype: DType, device: &candle_core::Device) -> Result<Tensor> {
+    let (r, c) = (rows.len(), rows.first().map_or(0, Vec::len));
+    let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+    Tensor::from_vec(flat, (r, c), device)?.to_dtype(dtype)
+}
+
+/// Bilinear resize of `[b, c, h, w]` to `[b, c, out_h, out_w]`, as PyTorch's
+/// `interpolate(mode="bilinear", align_corners=..)` (no antialiasing).
+///
+/// Interpolation is separable, so it is written as `A_h · x · A_wᵀ` with constant
+/// interpolation matrices: two matmuls, whose backward pass candle has.
+pub fn interpolate_bilinear(
+    x: &Tensor,
+    out_h: usize,
+    out_w: usize,
+    align_corners: bool,
+) -> Result<Tensor> {
+    let (b, c, h, w) = x.dims4()?;
+    if (h, w) == (out_h, out_w) {
+        // Same size: both source-index rules give the identity exactly.
+        return Ok(x.clone());
+    }
+    let ah = weight_matrix(
+        &linear_interpolation_weights(h, out_h, align_corners),
+        x.dtype(),
+        x.device(),
+    )?;
+    let aw = weight_matrix(
+        &linear_interpolation_weights(w, out_w, align_corners),
+        x.dtype(),
+        x.device(),
+    )?;
+    let flat = x.reshape((b * c, h, w))?;
+    let rows = flat.broadcast_matmul(&aw.t()?)?;
+    let out = ah.broadcast_matmul(&rows)?;
+    out.reshape((b, c, out_h, out_w))
+}
+
+/// `ConvTranspose2d` whose kernel equals its stride (padding 0): every input pixel
+/// writes its own disjoint `k x k` output block, so the layer is one matmul and a
+/// reshuffle. `weight` is PyTorch's `[in, out, k, k]`, `bias` `[out]`.
+pub fn conv_transpose2d_disjoint(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<Tensor> {
+    let (b, c, h, w) = x.dims4()?;
+    let (wc, o, k, k2) = weight.dims4()?;
+    if wc != c || k != k2 {
+        candle_core::bail!(
+            "conv_transpose2d_disjoint: weight {:?} does not fit input {:?} (want [{c}, out, k, k])",
+            weight.dims(),
+            x.dims()
+        );
+    }
+    let cols = x
+        .permute((0, 2, 3, 1))?
+        .reshape((b * h * w, c))?
+        .matmul(&weight.reshape((c, o * k * k))?)?;
+    let out = cols
+        .reshape((b, h, w, o, k, k))?
+        .permute((0, 3, 1, 4, 2, 5))?
+        .reshape((b, o, h * k, w * k))?;
+    match bias {
+        Some(bias) => out.broadcast_add(&bias.reshape((1, o, 1, 1))?),
+        None => Ok(out),
+    }
+}
+
+/// `BatchNorm2d` in evaluation mode over `[b, c, h, w]`: the running statistics are
+/// constants (detached), `weight` and `bias` are trained.
+pub fn batch_norm_eval(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    eps: f64,
+) -> Result<Tensor> {
+    let c = x.dim(1)?;
+    let inv_std = (running_var.detach() + eps)?.sqrt()?.recip()?;
+    let scale = (weight * inv_std)?;
+    let shift = (bias - (running_mean.detach() * &scale)?)?;
+    x.broadcast_mul(&scale.reshape((1, c, 1, 1))?)?
+        .broadcast_add(&shift.reshape((1, c, 1, 1))?)
+}
+
+/// 2-D convolution at `stride`, computed at stride 1 and subsampled.
+///
+/// candle 0.11's backward pass of a strided `conv2d` derives the output padding from the
+/// height alone, so it fails (shape mismatch) when height and width differ in parity;
+/// this form only uses the stride-1 convolution and `index_select`, whose backward
+/// passes are exact, at the cost of computing the skipped positions.
+pub fn conv2d_strided(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    padding: usize,
+    stride: usize,
+) -> Result<Tensor> {
+    let mut y = x.conv2d(weight, padding, 1, 1, 1)?;
+    if stride > 1 {
+        let (_, _, h, w) = y.dims4()?;
+        let pick = |n: usize| Tensor::arange_step(0u32, n as u32, stride as u32, x.device());
+        y = y.index_select(&pick(h)?, 2)?.index_select(&pick(w)?, 3)?;
+    }
+    match bias {
+        Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+        None => Ok(y),
+    }
+}
