@@ -407,7 +407,7 @@ pub fn evaluate(
         .with_context(|| format!("writing {}", traces_path.display()))?;
 
     let mut metrics = scores.json(examples.len());
-    metrics["run"] = serde_json::to_value(&config_for_metrics(spec, backend))?;
+    metrics["run"] = config_for_metrics(spec, backend);
     metrics["resumed"] = json!(resumed_count);
     metrics["scheduler"] = serde_json::to_value(stats)?;
     write_json_atomic(&spec.out.join("metrics.json"), &metrics)?;

@@ -87,8 +87,11 @@ fn corrupt_middle_line_keeps_every_other_trace_and_reruns_only_its_example() {
         .map(|(_, l)| *l)
         .collect();
     assert_eq!(&after_lines[..kept.len()], &kept[..]);
-    let ids: std::collections::HashSet<String> =
-        read_traces(&path).unwrap().into_iter().map(|t| t.id).collect();
+    let ids: std::collections::HashSet<String> = read_traces(&path)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
     assert_eq!(ids.len(), ex.len(), "no duplicate and no missing trace");
 }
 
@@ -144,9 +147,13 @@ fn a_run_directory_belongs_to_one_configuration() {
     assert!(err.contains("style"), "{err}");
     let mut limited = s.clone();
     limited.limit = Some(3);
-    let err = evaluate(&limited, &select_examples(ex.clone(), Some(3), None), &oracle)
-        .unwrap_err()
-        .to_string();
+    let err = evaluate(
+        &limited,
+        &select_examples(ex.clone(), Some(3), None),
+        &oracle,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("limit"), "{err}");
     // A programs file whose answers are wrong does not score from the old gold traces.
     let programs = tmp.path().join("wrong.jsonl");
@@ -165,7 +172,10 @@ fn a_run_directory_belongs_to_one_configuration() {
     wrong.restart = true;
     let fresh = evaluate(&wrong, &ex, &oracle).unwrap();
     assert_eq!(fresh.total, ex.len());
-    assert_eq!(fresh.correct, ex.iter().filter(|e| e.answer == "nope").count());
+    assert_eq!(
+        fresh.correct,
+        ex.iter().filter(|e| e.answer == "nope").count()
+    );
     assert_eq!(fresh.resumed, 0);
 }
 
@@ -233,15 +243,24 @@ fn shards_merge_to_the_unsharded_run() {
     )
     .unwrap();
     assert_eq!(merged["overall"], whole_metrics["overall"]);
-    assert_eq!(merged["per_question_type"], whole_metrics["per_question_type"]);
+    assert_eq!(
+        merged["per_question_type"],
+        whole_metrics["per_question_type"]
+    );
     assert_eq!(merged["overall"]["total"], all.total);
     // Missing or doubled shards are refused.
-    let err = merge(&parts[..2], &tmp.path().join("m2")).unwrap_err().to_string();
+    let err = merge(&parts[..2], &tmp.path().join("m2"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("missing"), "{err}");
     let twice = vec![parts[0].clone(), parts[0].clone(), parts[2].clone()];
-    let err = merge(&twice, &tmp.path().join("m3")).unwrap_err().to_string();
+    let err = merge(&twice, &tmp.path().join("m3"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("twice"), "{err}");
-    assert!(Shard::parse("3/3").is_err() && Shard::parse("1/0").is_err() && Shard::parse("x").is_err());
+    assert!(
+        Shard::parse("3/3").is_err() && Shard::parse("1/0").is_err() && Shard::parse("x").is_err()
+    );
 }
 
 #[test]

@@ -9,7 +9,8 @@
 //!     `"a photo of no {}"`), P(yes) = softmax of the two logits; yes when P(yes) > 0.5;
 //!   - `threshold`: yes when the text's logit exceeds `threshold` (calibrated on val by
 //!     whoever trained the checkpoint), P(yes) = sigmoid(logit − threshold).
-//!   The response's `score` is the confidence in the verdict given (P(yes) or 1 − P(yes)).
+//!
+//! The response's `score` is the confidence in the verdict given (P(yes) or 1 − P(yes)).
 
 use crate::common::{fail_all, Answers, BatchCrops, Checkpoint};
 use crate::images::ImageCache;

@@ -131,7 +131,28 @@ pub fn model_run(
                 .collect();
             Ok(json!({"arch": arch, "detections": detections}))
         }
-        "dpt" => bail!("dpt: depth estimation is not built into this binary yet"),
+        "dpt" => {
+            let m = crate::dpt_depth::DptDepth::load(
+                Checkpoint::open("dpt", dir)?,
+                Default::default(),
+                cache,
+            )?;
+            let device = candle_core::Device::Cpu;
+            let pixels = m
+                .processor()
+                .to_tensor(std::slice::from_ref(&img), &device)?;
+            let depth = m.model().forward(&pixels)?;
+            let dims = depth.dims().to_vec();
+            let flat = depth.flatten_all()?.to_vec1::<f32>()?;
+            let n = flat.len().max(1) as f64;
+            let mean = flat.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+            let min = flat.iter().copied().fold(f32::INFINITY, f32::min);
+            let max = flat.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            Ok(json!({
+                "arch": arch,
+                "depth": {"shape": dims, "mean": mean, "min": min, "max": max},
+            }))
+        }
         other => bail!("unknown --arch `{other}` (blip-vqa, owlvit, clip, dpt)"),
     }
 }

@@ -1,7 +1,7 @@
 //! Neural module backends: the models of `sdvp-models` behind the [`Backend`] trait.
 //!
 //! * [`blip_vqa`] (`vqa`), [`owlvit_detect`] (`detect`), [`clip_match`] (`verify`,
-//!   `classify`), [`llm`] (`llm`): each loads a checkpoint directory in the Hugging Face
+//!   `classify`), [`dpt_depth`] (`depth`), [`llm`] (`llm`): each loads a checkpoint directory in the Hugging Face
 //!   layout and answers a whole batch of requests with one forward pass per tower;
 //! * [`images`]: module inputs rebuilt from provenance (source image + crop chain),
 //!   decoded sources in an LRU bounded in bytes;
@@ -16,6 +16,7 @@
 pub mod blip_vqa;
 pub mod clip_match;
 pub mod common;
+pub mod dpt_depth;
 pub mod images;
 pub mod inspect;
 pub mod llm;

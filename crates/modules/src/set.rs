@@ -438,6 +438,11 @@ pub fn load_module(m: &Resolved, images: Arc<ImageCache>) -> anyhow::Result<Box<
             options::<ClipOptions>(&m.options, m.arch)?,
             images,
         )?),
+        "dpt" => Box::new(crate::dpt_depth::DptDepth::load(
+            Checkpoint::open("dpt", &dir()?)?,
+            options::<crate::dpt_depth::DepthOptions>(&m.options, m.arch)?,
+            images,
+        )?),
         "openai" => {
             let url = m.options["base_url"].as_str().unwrap_or_default();
             let model = m.options["model"].as_str().unwrap_or_default();

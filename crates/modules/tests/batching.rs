@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/tests/fixtures")
+        .join(name)
 }
 
 /// Three 80×60 test images with different content, and a cache over them.
@@ -24,7 +26,10 @@ fn images(dir: &Path) -> Arc<ImageCache> {
         });
         img.save(dir.join(format!("img{k}.png"))).unwrap();
     }
-    Arc::new(ImageCache::new(ImageStore::new(vec![dir.to_path_buf()]), 1 << 24))
+    Arc::new(ImageCache::new(
+        ImageStore::new(vec![dir.to_path_buf()]),
+        1 << 24,
+    ))
 }
 
 fn image(k: u32, crop: Option<BBox>) -> ImageRef {
@@ -58,18 +63,34 @@ fn same_alone_and_batched(b: &dyn Backend, kind: ModuleKind, requests: &[Request
                 assert!((s - t).abs() <= 1e-5, "{s} vs {t}");
             }
             (
-                Response::Choice { index: a, scores: s },
-                Response::Choice { index: b, scores: t },
+                Response::Choice {
+                    index: a,
+                    scores: s,
+                },
+                Response::Choice {
+                    index: b,
+                    scores: t,
+                },
             ) => {
                 assert_eq!(a, b);
                 assert!(close(s, t, 1e-5), "{s:?} vs {t:?}");
             }
             (
-                Response::Detections { boxes: a, scores: s },
-                Response::Detections { boxes: b, scores: t },
+                Response::Detections {
+                    boxes: a,
+                    scores: s,
+                },
+                Response::Detections {
+                    boxes: b,
+                    scores: t,
+                },
             ) => {
                 assert!(close(s, t, 1e-5), "{s:?} vs {t:?}");
-                let flat = |v: &[BBox]| v.iter().flat_map(|x| [x.x0, x.y0, x.x1, x.y1]).collect::<Vec<_>>();
+                let flat = |v: &[BBox]| {
+                    v.iter()
+                        .flat_map(|x| [x.x0, x.y0, x.x1, x.y1])
+                        .collect::<Vec<_>>()
+                };
                 assert!(close(&flat(a), &flat(b), 1e-3), "{a:?} vs {b:?}");
             }
             other => panic!("different responses {other:?}"),
@@ -93,11 +114,20 @@ fn crops() -> Vec<ImageRef> {
 fn blip_vqa_batch_equals_one_at_a_time() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = images(tmp.path());
-    let questions = ["what color is the cube", "how many", "is there a red sphere left of the big cylinder", "which side", "what"];
+    let questions = [
+        "what color is the cube",
+        "how many",
+        "is there a red sphere left of the big cylinder",
+        "which side",
+        "what",
+    ];
     let requests: Vec<Request> = crops()
         .into_iter()
         .zip(questions)
-        .map(|(image, q)| Request::Vqa { image, question: q.into() })
+        .map(|(image, q)| Request::Vqa {
+            image,
+            question: q.into(),
+        })
         .collect();
     for options in [
         serde_json::json!({}),
@@ -110,10 +140,19 @@ fn blip_vqa_batch_equals_one_at_a_time() {
             cache.clone(),
         )
         .unwrap();
-        assert_eq!(same_alone_and_batched(&b, ModuleKind::Vqa, &requests), 5, "{options}");
+        assert_eq!(
+            same_alone_and_batched(&b, ModuleKind::Vqa, &requests),
+            5,
+            "{options}"
+        );
         for r in b.run_batch(ModuleKind::Vqa, &requests) {
-            let Ok(Response::Answer { score, .. }) = r else { panic!("{r:?}") };
-            assert!((0.0..=1.0).contains(&score) && score > 0.0, "score {score} is a probability");
+            let Ok(Response::Answer { score, .. }) = r else {
+                panic!("{r:?}")
+            };
+            assert!(
+                (0.0..=1.0).contains(&score) && score > 0.0,
+                "score {score} is a probability"
+            );
         }
     }
 }
@@ -126,10 +165,16 @@ fn owlvit_batch_equals_one_at_a_time_and_boxes_are_in_source_pixels() {
     let mut requests: Vec<Request> = crops()
         .into_iter()
         .zip(objects)
-        .map(|(image, o)| Request::Detect { image, object: o.into() })
+        .map(|(image, o)| Request::Detect {
+            image,
+            object: o.into(),
+        })
         .collect();
     // Two objects asked of the same crop share an image pass.
-    requests.push(Request::Detect { image: crops()[1].clone(), object: "sphere".into() });
+    requests.push(Request::Detect {
+        image: crops()[1].clone(),
+        object: "sphere".into(),
+    });
     let b = sdvp_modules::owlvit_detect::OwlVitDetect::load(
         Checkpoint::open("owlvit", &fixture("owlvit")).unwrap(),
         serde_json::from_value(serde_json::json!({"threshold": 0.0, "max_detections": 5})).unwrap(),
@@ -138,15 +183,26 @@ fn owlvit_batch_equals_one_at_a_time_and_boxes_are_in_source_pixels() {
     .unwrap();
     assert_eq!(same_alone_and_batched(&b, ModuleKind::Detect, &requests), 6);
     let mut boxes = 0;
-    for (r, a) in requests.iter().zip(b.run_batch(ModuleKind::Detect, &requests)) {
-        let Ok(Response::Detections { boxes: bs, scores }) = a else { panic!("{a:?}") };
+    for (r, a) in requests
+        .iter()
+        .zip(b.run_batch(ModuleKind::Detect, &requests))
+    {
+        let Ok(Response::Detections { boxes: bs, scores }) = a else {
+            panic!("{a:?}")
+        };
         assert!(!bs.is_empty(), "threshold 0 keeps boxes");
         assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first");
         let region = r.image().unwrap().region();
         for x in &bs {
             // Inside the crop (rounded outwards to whole pixels), in source coordinates.
-            assert!(x.x0 >= region.x0.floor() - 1e-3 && x.x1 <= region.x1.ceil() + 1e-3, "{x:?} in {region:?}");
-            assert!(x.y0 >= region.y0.floor() - 1e-3 && x.y1 <= region.y1.ceil() + 1e-3, "{x:?} in {region:?}");
+            assert!(
+                x.x0 >= region.x0.floor() - 1e-3 && x.x1 <= region.x1.ceil() + 1e-3,
+                "{x:?} in {region:?}"
+            );
+            assert!(
+                x.y0 >= region.y0.floor() - 1e-3 && x.y1 <= region.y1.ceil() + 1e-3,
+                "{x:?} in {region:?}"
+            );
             boxes += 1;
         }
     }
@@ -157,23 +213,40 @@ fn owlvit_batch_equals_one_at_a_time_and_boxes_are_in_source_pixels() {
 fn clip_batch_equals_one_at_a_time() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = images(tmp.path());
-    for options in [serde_json::json!({}), serde_json::json!({"verify": "threshold", "threshold": 0.5})] {
+    for options in [
+        serde_json::json!({}),
+        serde_json::json!({"verify": "threshold", "threshold": 0.5}),
+    ] {
         let b = sdvp_modules::clip_match::ClipMatch::load(
             Checkpoint::open("clip", &fixture("clip")).unwrap(),
             serde_json::from_value(options).unwrap(),
             cache.clone(),
         )
         .unwrap();
-        let texts = ["red cube", "blue sphere", "metal", "a big yellow cylinder", "small"];
+        let texts = [
+            "red cube",
+            "blue sphere",
+            "metal",
+            "a big yellow cylinder",
+            "small",
+        ];
         let verify: Vec<Request> = crops()
             .into_iter()
             .zip(texts)
-            .map(|(image, t)| Request::Verify { image, text: t.into() })
+            .map(|(image, t)| Request::Verify {
+                image,
+                text: t.into(),
+            })
             .collect();
         assert_eq!(same_alone_and_batched(&b, ModuleKind::Verify, &verify), 5);
         for r in b.run_batch(ModuleKind::Verify, &verify) {
-            let Ok(Response::Verdict { score, .. }) = r else { panic!("{r:?}") };
-            assert!((0.5..=1.0).contains(&score), "confidence in the verdict given: {score}");
+            let Ok(Response::Verdict { score, .. }) = r else {
+                panic!("{r:?}")
+            };
+            assert!(
+                (0.5..=1.0).contains(&score),
+                "confidence in the verdict given: {score}"
+            );
         }
         let classify: Vec<Request> = crops()
             .into_iter()
@@ -183,7 +256,10 @@ fn clip_batch_equals_one_at_a_time() {
                 options: texts[..(i % 4) + 2].iter().map(|s| s.to_string()).collect(),
             })
             .collect();
-        assert_eq!(same_alone_and_batched(&b, ModuleKind::Classify, &classify), 5);
+        assert_eq!(
+            same_alone_and_batched(&b, ModuleKind::Classify, &classify),
+            5
+        );
     }
 }
 
@@ -198,12 +274,58 @@ fn a_missing_image_fails_its_request_only() {
     )
     .unwrap();
     let requests = vec![
-        Request::Vqa { image: image(0, None), question: "what".into() },
-        Request::Vqa { image: ImageRef::new("nowhere", 10, 10), question: "what".into() },
-        Request::Vqa { image: image(2, None), question: "what".into() },
+        Request::Vqa {
+            image: image(0, None),
+            question: "what".into(),
+        },
+        Request::Vqa {
+            image: ImageRef::new("nowhere", 10, 10),
+            question: "what".into(),
+        },
+        Request::Vqa {
+            image: image(2, None),
+            question: "what".into(),
+        },
     ];
     let out = b.run_batch(ModuleKind::Vqa, &requests);
     assert!(out[0].is_ok() && out[2].is_ok());
     let err = out[1].as_ref().unwrap_err();
     assert!(err.message.contains("nowhere"), "{}", err.message);
+}
+
+#[test]
+fn dpt_batch_equals_one_at_a_time_and_is_a_region_median() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = images(tmp.path());
+    let b = sdvp_modules::dpt_depth::DptDepth::load(
+        Checkpoint::open("dpt", &fixture("dpt")).unwrap(),
+        Default::default(),
+        cache.clone(),
+    )
+    .unwrap();
+    let requests: Vec<Request> = crops()
+        .into_iter()
+        .map(|image| Request::Depth { image })
+        .collect();
+    let batched = b.run_batch(ModuleKind::Depth, &requests);
+    let mut compared = 0;
+    for (r, got) in requests.iter().zip(&batched) {
+        let alone = b.run_batch(ModuleKind::Depth, std::slice::from_ref(r));
+        let (Ok(Response::Depth { value: x }), Ok(Response::Depth { value: y })) = (&alone[0], got)
+        else {
+            panic!("{:?} {:?}", alone[0], got);
+        };
+        assert!((x - y).abs() <= 1e-5, "{x} vs {y}");
+        compared += 1;
+    }
+    assert_eq!(compared, 5);
+    // The whole image's answer is the median of its whole map.
+    let img = cache.source("img0").unwrap();
+    let map = b.maps(&[img.as_ref()]).unwrap().remove(0);
+    let mut all: Vec<f32> = map.values.iter().flatten().copied().collect();
+    all.sort_by(f32::total_cmp);
+    let Ok(Response::Depth { value }) = &batched[0] else {
+        panic!()
+    };
+    assert_eq!(*value, all[(all.len() - 1) / 2]);
 }

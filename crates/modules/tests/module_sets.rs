@@ -6,7 +6,9 @@ use sdvp_modules::set::{read_module_set, write_module_set, Base, ModulesSpec};
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../models/tests/fixtures")
+        .join(name)
 }
 
 fn set_of_fixtures(dir: &Path) {
@@ -58,7 +60,11 @@ fn overrides_replace_one_kind() {
     let r = ModulesSpec::parse(&spec, None).unwrap().resolved().unwrap();
     let vqa = r.iter().find(|m| m.kind == ModuleKind::Vqa).unwrap();
     assert_eq!(vqa.options["decode"], "beam");
-    let spec = format!("oracle:{},detect=owlvit:{}", tmp.path().display(), fixture("owlvit").display());
+    let spec = format!(
+        "oracle:{},detect=owlvit:{}",
+        tmp.path().display(),
+        fixture("owlvit").display()
+    );
     let s = ModulesSpec::parse(&spec, None).unwrap();
     assert!(matches!(s.base, Base::Oracle(_)));
     assert_eq!(s.resolved().unwrap().len(), 1);
@@ -75,7 +81,10 @@ fn bad_specifications_name_what_is_wrong() {
     let e = err("oracle:x,vqa=blip-vqa:/no/such/dir");
     assert!(e.contains("does not exist"), "{e}");
     let e = err(&format!("oracle:x,vqa=blip-vqa:{}", owl.display()));
-    assert!(e.contains("`owlvit`") && e.contains("BlipForQuestionAnswering"), "{e}");
+    assert!(
+        e.contains("`owlvit`") && e.contains("BlipForQuestionAnswering"),
+        "{e}"
+    );
     let e = err(&format!("oracle:x,vqa=clip:{}", fixture("clip").display()));
     assert!(e.contains("cannot answer `vqa`"), "{e}");
     let e = err("no-such-base");
@@ -85,7 +94,11 @@ fn bad_specifications_name_what_is_wrong() {
     let e = err("oracle:x,vqa=/no/set");
     assert!(e.contains("not a module set"), "{e}");
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("modules.json"), r#"{"vqa": {"arch": "blip-vqa", "weights": "w", "colour": 1}}"#).unwrap();
+    std::fs::write(
+        tmp.path().join("modules.json"),
+        r#"{"vqa": {"arch": "blip-vqa", "weights": "w", "colour": 1}}"#,
+    )
+    .unwrap();
     let e = err(tmp.path().to_str().unwrap());
     assert!(e.contains("colour"), "{e}");
 }
@@ -98,16 +111,33 @@ fn a_checkpoint_that_fails_to_load_fails_its_calls_not_the_run() {
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::copy(fixture("blip").join("config.json"), bad.join("config.json")).unwrap();
     std::fs::write(bad.join("model.safetensors"), b"not safetensors").unwrap();
-    let spec = format!("oracle:{},vqa=blip-vqa:{}", tmp.path().display(), bad.display());
+    let spec = format!(
+        "oracle:{},vqa=blip-vqa:{}",
+        tmp.path().display(),
+        bad.display()
+    );
     // An oracle base with no scenes file is an error at build time...
-    assert!(ModulesSpec::parse(&spec, None).unwrap().build(Default::default()).is_err());
+    assert!(ModulesSpec::parse(&spec, None)
+        .unwrap()
+        .build(Default::default())
+        .is_err());
     // ...a broken checkpoint only when it is first called.
     std::fs::write(tmp.path().join("scenes.jsonl"), "").unwrap();
-    let b = ModulesSpec::parse(&spec, None).unwrap().build(Default::default()).unwrap();
+    let b = ModulesSpec::parse(&spec, None)
+        .unwrap()
+        .build(Default::default())
+        .unwrap();
     let r = b.run_batch(
         ModuleKind::Vqa,
-        &[sdvp_core::Request::Vqa { image: sdvp_core::ImageRef::new("x", 4, 4), question: "q".into() }],
+        &[sdvp_core::Request::Vqa {
+            image: sdvp_core::ImageRef::new("x", 4, 4),
+            question: "q".into(),
+        }],
     );
     let e = r[0].as_ref().unwrap_err();
-    assert!(e.message.contains("model.safetensors") || e.message.contains("safetensors"), "{}", e.message);
+    assert!(
+        e.message.contains("model.safetensors") || e.message.contains("safetensors"),
+        "{}",
+        e.message
+    );
 }
