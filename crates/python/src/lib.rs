@@ -42,14 +42,17 @@
 
 pub mod ast;
 pub mod builtins;
+mod builtins_num;
 pub mod format;
 mod interp;
 pub mod lower;
 mod methods;
+mod num;
 mod obj;
 mod ops;
 pub mod patch;
 mod run;
+mod spec;
 
 pub use run::{
     check_program, run_python_program, run_python_programs, run_python_programs_streaming,

@@ -1,7 +1,7 @@
 //! Methods of `str`, `list`, `dict`, `set` and `tuple` (those that never call back into
 //! Python code; `list.sort(key=…)` lives with the builtins because its key may).
 
-use crate::interp::{Interp, R};
+use crate::interp::{Interp, R, STR_OBJ_BYTES};
 use crate::obj::{ExcKind, Obj};
 use crate::{format, ops};
 
@@ -111,6 +111,83 @@ fn seq_query(it: &mut Interp, items: &[Obj], name: &str, args: &[Obj]) -> R<Obj>
     }
 }
 
+/// Charge `n` strings cut from `s` (their bytes and one object each) before building them.
+fn charge_parts(it: &mut Interp, s: &str, n: usize) -> R<()> {
+    it.tick(n as u64 / 8)?;
+    it.alloc_items(n)?;
+    it.alloc((s.len() as u64).saturating_add((n as u64).saturating_mul(STR_OBJ_BYTES)))
+}
+
+/// `str.splitlines` on every line boundary Python knows, each piece handed to `out`
+/// (called twice: once to count, once to build, so nothing is built before it is charged).
+fn split_lines<'s>(s: &'s str, keep: bool, mut out: impl FnMut(&'s str)) {
+    let mut start = 0;
+    let mut chars = s.char_indices().peekable();
+    while let Some((pos, c)) = chars.next() {
+        let brk = matches!(
+            c,
+            '\n' | '\r'
+                | '\x0b'
+                | '\x0c'
+                | '\x1c'
+                | '\x1d'
+                | '\x1e'
+                | '\u{85}'
+                | '\u{2028}'
+                | '\u{2029}'
+        );
+        if brk {
+            let mut end = pos + c.len_utf8();
+            if c == '\r' && chars.peek().is_some_and(|x| x.1 == '\n') {
+                chars.next();
+                end += 1;
+            }
+            out(if keep { &s[start..end] } else { &s[start..pos] });
+            start = end;
+        }
+    }
+    if start < s.len() {
+        out(&s[start..]);
+    }
+}
+
+/// `s.split(None, max)` / `s.rsplit(None, max)`.
+fn split_ws_max(s: &str, max: usize, from_right: bool) -> Vec<Obj> {
+    let mut out = Vec::new();
+    if from_right {
+        let mut rest = s.trim_end();
+        while !rest.is_empty() && out.len() < max {
+            match rest.rfind(char::is_whitespace) {
+                Some(i) => {
+                    let ws = rest[i..].chars().next().map(char::len_utf8).unwrap_or(1);
+                    out.push(Obj::str(&rest[i + ws..]));
+                    rest = rest[..i].trim_end();
+                }
+                None => break,
+            }
+        }
+        if !rest.is_empty() {
+            out.push(Obj::str(rest));
+        }
+        out.reverse();
+    } else {
+        let mut rest = s.trim_start();
+        while !rest.is_empty() && out.len() < max {
+            match rest.find(char::is_whitespace) {
+                Some(i) => {
+                    out.push(Obj::str(&rest[..i]));
+                    rest = rest[i..].trim_start();
+                }
+                None => break,
+            }
+        }
+        if !rest.is_empty() {
+            out.push(Obj::str(rest));
+        }
+    }
+    out
+}
+
 fn str_method(it: &mut Interp, s: &str, name: &str, args: Vec<Obj>) -> R<Obj> {
     it.tick(1 + s.len() as u64 / 64)?;
     let chars_arg = |it: &Interp, i: usize| -> R<Option<String>> {
@@ -157,41 +234,70 @@ fn str_method(it: &mut Interp, s: &str, name: &str, args: Vec<Obj>) -> R<Obj> {
                 _ => s.trim_end_matches(pred).to_string(),
             }
         }
-        "split" => {
+        "split" | "rsplit" => {
             want(it, name, &args, 0, 2)?;
             let max = match args.get(1) {
                 Some(o) => o.as_int().unwrap_or(-1),
                 None => -1,
             };
-            let parts: Vec<String> = match chars_arg(it, 0)? {
-                Some(sep) if sep.is_empty() => return Err(it.value_error("empty separator")),
-                Some(sep) if max >= 0 => s
-                    .splitn(max as usize + 1, sep.as_str())
-                    .map(String::from)
-                    .collect(),
-                Some(sep) => s.split(sep.as_str()).map(String::from).collect(),
-                None => s.split_whitespace().map(String::from).collect(),
+            let sep = chars_arg(it, 0)?;
+            if sep.as_deref() == Some("") {
+                return Err(it.value_error("empty separator"));
+            }
+            // Count the parts first: their objects are charged before any is built.
+            let n = match &sep {
+                Some(sep) => s.matches(sep.as_str()).count() + 1,
+                None => s.split_whitespace().count(),
             };
-            it.alloc(s.len() as u64)?;
-            return it.new_list(parts.into_iter().map(Obj::str).collect());
+            let n = if max >= 0 { n.min(max as usize + 1) } else { n };
+            charge_parts(it, s, n)?;
+            let parts: Vec<Obj> = match (&sep, max >= 0, name == "rsplit") {
+                (Some(sep), true, false) => s.splitn(n, sep.as_str()).map(Obj::str).collect(),
+                (Some(sep), true, true) => {
+                    let mut v: Vec<Obj> = s.rsplitn(n, sep.as_str()).map(Obj::str).collect();
+                    v.reverse();
+                    v
+                }
+                (Some(sep), false, _) => s.split(sep.as_str()).map(Obj::str).collect(),
+                (None, true, rs) => split_ws_max(s, max as usize, rs),
+                (None, false, _) => s.split_whitespace().map(Obj::str).collect(),
+            };
+            return it.new_list(parts);
         }
         "splitlines" => {
-            let parts: Vec<Obj> = s.lines().map(Obj::str).collect();
-            it.alloc(s.len() as u64)?;
+            want(it, name, &args, 0, 1)?;
+            let keep = args.first().is_some_and(|o| o.truthy());
+            let mut n = 0usize;
+            split_lines(s, keep, |_| n += 1);
+            charge_parts(it, s, n)?;
+            let mut parts = Vec::with_capacity(n);
+            split_lines(s, keep, |p| parts.push(Obj::str(p)));
             return it.new_list(parts);
         }
         "join" => {
             want(it, name, &args, 1, 1)?;
             let items = it.collect(&args[0])?;
-            let mut parts = Vec::with_capacity(items.len());
             let mut total = 0u64;
-            for x in &items {
-                let p = str_arg(it, "join", x)?;
+            for (i, x) in items.iter().enumerate() {
+                let Obj::Str(p) = x else {
+                    return Err(it.type_error(format!(
+                        "sequence item {i}: expected str instance, {} found",
+                        x.type_name()
+                    )));
+                };
                 total += (p.len() + s.len()) as u64;
-                parts.push(p.to_string());
             }
             it.alloc(total)?;
-            parts.join(s)
+            let mut out = String::with_capacity(total as usize);
+            for (i, x) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(s);
+                }
+                if let Obj::Str(p) = x {
+                    out.push_str(p);
+                }
+            }
+            return Ok(Obj::str(out));
         }
         "startswith" | "endswith" => {
             want(it, name, &args, 1, 1)?;

@@ -7,15 +7,13 @@
 
 use crate::ast::BinOp;
 use crate::interp::{Interp, R};
+use crate::num;
 use crate::obj::{range_len, ExcKind, Obj};
+use num_bigint::BigInt;
 use std::cmp::Ordering;
 
 /// Deepest container nesting compared or printed; deeper values raise instead of recursing.
 pub const MAX_VALUE_DEPTH: usize = 100;
-
-fn overflow(it: &Interp) -> crate::interp::Ctl {
-    it.exc(ExcKind::OverflowError, "integer overflow (ints are 64-bit)")
-}
 
 fn zero_div(it: &Interp, what: &str) -> crate::interp::Ctl {
     it.exc(ExcKind::ZeroDivisionError, what.to_string())
@@ -30,16 +28,38 @@ fn py_floordiv(a: i64, b: i64) -> Option<i64> {
     }
 }
 
-fn py_mod_f(a: f64, b: f64) -> f64 {
-    let m = a % b;
-    if m != 0.0 && ((m < 0.0) != (b < 0.0)) {
-        m + b
+/// CPython's float `divmod` (from `fmod`, so `1 // 0.1 == 9.0` as in Python).
+fn py_divmod_f(a: f64, b: f64) -> (f64, f64) {
+    let mut m = a % b;
+    let mut div = (a - m) / b;
+    if m != 0.0 {
+        if (b < 0.0) != (m < 0.0) {
+            m += b;
+            div -= 1.0;
+        }
     } else {
-        m
+        m = 0.0f64.copysign(b);
     }
+    let q = if div != 0.0 {
+        let mut f = div.floor();
+        if div - f > 0.5 {
+            f += 1.0;
+        }
+        f
+    } else {
+        0.0f64.copysign(a / b)
+    };
+    (q, m)
 }
 
 fn repeat_count(it: &Interp, n: &Obj) -> R<Option<usize>> {
+    if let Obj::Big(b) = n {
+        return Ok(Some(if num_traits::Signed::is_negative(&**b) {
+            0
+        } else {
+            usize::MAX
+        }));
+    }
     match n.as_int() {
         Some(i) => Ok(Some(i.max(0) as usize)),
         None => {
@@ -53,10 +73,27 @@ fn repeat_count(it: &Interp, n: &Obj) -> R<Option<usize>> {
 
 /// `l op r`.
 pub fn binop(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
+    if let (Obj::Bool(a), Obj::Bool(b)) = (l, r) {
+        match op {
+            BinOp::BitAnd => return Ok(Obj::Bool(a & b)),
+            BinOp::BitOr => return Ok(Obj::Bool(a | b)),
+            BinOp::BitXor => return Ok(Obj::Bool(a ^ b)),
+            _ => {}
+        }
+    }
     if let (Some(a), Some(b)) = (l.as_int(), r.as_int()) {
         return int_op(it, op, a, b);
     }
-    if let (Some(a), Some(b)) = (l.as_f64(), r.as_f64()) {
+    if l.is_int() && r.is_int() {
+        let (a, b) = (
+            num::to_big(l).unwrap_or_default(),
+            num::to_big(r).unwrap_or_default(),
+        );
+        return num::big_op(it, op, &a, &b);
+    }
+    if let (Some(_), Some(_)) = (l.as_f64(), r.as_f64()) {
+        let a = num::int_to_f64(it, l)?;
+        let b = num::int_to_f64(it, r)?;
         return float_op(it, op, a, b);
     }
     match (op, l, r) {
@@ -65,11 +102,13 @@ pub fn binop(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
             Ok(Obj::str(format!("{a}{b}")))
         }
         (BinOp::Add, Obj::List(a), Obj::List(b)) => {
+            it.alloc_items(a.items.borrow().len() + b.items.borrow().len())?;
             let mut v = a.items.borrow().clone();
             v.extend(b.items.borrow().iter().cloned());
             it.new_list(v)
         }
         (BinOp::Add, Obj::Tuple(a), Obj::Tuple(b)) => {
+            it.alloc_items(a.items.len() + b.items.len())?;
             let mut v = a.items.clone();
             v.extend(b.items.iter().cloned());
             it.new_tuple(v)
@@ -77,25 +116,57 @@ pub fn binop(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
         (BinOp::Mul, Obj::Str(_) | Obj::List(_) | Obj::Tuple(_), n) => repeat(it, l, n),
         (BinOp::Mul, n, Obj::Str(_) | Obj::List(_) | Obj::Tuple(_)) => repeat(it, r, n),
         (BinOp::Mod, Obj::Str(fmt), args) => crate::format::percent_format(it, fmt, args),
-        (BinOp::BitOr | BinOp::BitAnd | BinOp::Sub, Obj::Set(a), Obj::Set(b)) => {
-            let (a, b) = (a.table.borrow(), b.table.borrow());
+        (BinOp::BitOr, Obj::Dict(a), Obj::Dict(b)) => {
+            let mut pairs = a.table.borrow().entries.clone();
+            pairs.extend(b.table.borrow().entries.iter().cloned());
+            it.new_dict(pairs)
+        }
+        (BinOp::BitOr | BinOp::BitAnd | BinOp::Sub | BinOp::BitXor, Obj::Set(a), Obj::Set(b)) => {
+            let a_items: Vec<Obj> = a
+                .table
+                .borrow()
+                .entries
+                .iter()
+                .map(|e| e.0.clone())
+                .collect();
+            let b_items: Vec<Obj> = b
+                .table
+                .borrow()
+                .entries
+                .iter()
+                .map(|e| e.0.clone())
+                .collect();
+            it.tick((a_items.len() + b_items.len()) as u64)?;
             let mut out: Vec<Obj> = Vec::new();
             match op {
                 BinOp::BitOr => {
-                    out.extend(a.entries.iter().map(|e| e.0.clone()));
-                    out.extend(b.entries.iter().map(|e| e.0.clone()));
+                    out.extend(a_items);
+                    out.extend(b_items);
+                }
+                BinOp::BitXor => {
+                    for k in &a_items {
+                        let key = it.key_of(k)?;
+                        if !b.table.borrow().contains(&key) {
+                            out.push(k.clone());
+                        }
+                    }
+                    for k in &b_items {
+                        let key = it.key_of(k)?;
+                        if !a.table.borrow().contains(&key) {
+                            out.push(k.clone());
+                        }
+                    }
                 }
                 _ => {
                     let want = op == BinOp::BitAnd;
-                    for (k, _) in &a.entries {
+                    for k in &a_items {
                         let key = it.key_of(k)?;
-                        if b.contains(&key) == want {
+                        if b.table.borrow().contains(&key) == want {
                             out.push(k.clone());
                         }
                     }
                 }
             }
-            drop((a, b));
             it.new_set(out)
         }
         _ => Err(it.type_error(format!(
@@ -171,6 +242,9 @@ fn int_op(it: &mut Interp, op: BinOp, a: i64, b: i64) -> R<Obj> {
         }
         BinOp::Pow => {
             if b < 0 {
+                if a == 0 {
+                    return Err(zero_div(it, "0.0 cannot be raised to a negative power"));
+                }
                 return Ok(Obj::Float((a as f64).powf(b as f64)));
             }
             u32::try_from(b).ok().and_then(|e| a.checked_pow(e))
@@ -194,7 +268,10 @@ fn int_op(it: &mut Interp, op: BinOp, a: i64, b: i64) -> R<Obj> {
             Some(a >> b.min(63))
         }
     };
-    v.map(Obj::Int).ok_or_else(|| overflow(it))
+    match v {
+        Some(v) => Ok(Obj::Int(v)),
+        None => num::big_op(it, op, &BigInt::from(a), &BigInt::from(b)),
+    }
 }
 
 fn float_op(it: &mut Interp, op: BinOp, a: f64, b: f64) -> R<Obj> {
@@ -212,15 +289,23 @@ fn float_op(it: &mut Interp, op: BinOp, a: f64, b: f64) -> R<Obj> {
             if b == 0.0 {
                 return Err(zero_div(it, "float floor division by zero"));
             }
-            (a / b).floor()
+            py_divmod_f(a, b).0
         }
         BinOp::Mod => {
             if b == 0.0 {
                 return Err(zero_div(it, "float modulo"));
             }
-            py_mod_f(a, b)
+            py_divmod_f(a, b).1
         }
         BinOp::Pow => {
+            if a == 0.0 && b < 0.0 {
+                return Err(zero_div(it, "0.0 cannot be raised to a negative power"));
+            }
+            if a < 0.0 && b.is_finite() && b.fract() != 0.0 {
+                return Err(it.value_error(
+                    "a negative number to a fractional power is complex (complex numbers are not supported)",
+                ));
+            }
             let v = a.powf(b);
             if v.is_infinite() && a.is_finite() && b.is_finite() {
                 return Err(it.exc(
@@ -426,16 +511,51 @@ fn too_deep(it: &Interp) -> crate::interp::Ctl {
     it.limit("value nested too deeply to compare or print")
 }
 
+/// Ordering of two numbers (ints of any size, floats), exactly as Python compares them.
+fn num_cmp(l: &Obj, r: &Obj) -> Option<Option<Ordering>> {
+    match (l, r) {
+        (Obj::Float(a), Obj::Float(b)) => Some(a.partial_cmp(b)),
+        (Obj::Float(f), i) if i.is_int() => Some(int_float_cmp(i, *f).map(Ordering::reverse)),
+        (i, Obj::Float(f)) if i.is_int() => Some(int_float_cmp(i, *f)),
+        (a, b) if a.is_int() && b.is_int() => match (a.as_int(), b.as_int()) {
+            (Some(x), Some(y)) => Some(Some(x.cmp(&y))),
+            _ => Some(Some(
+                num::to_big(a)
+                    .unwrap_or_default()
+                    .cmp(&num::to_big(b).unwrap_or_default()),
+            )),
+        },
+        _ => None,
+    }
+}
+
+fn int_float_cmp(i: &Obj, f: f64) -> Option<Ordering> {
+    match (i, i.as_int()) {
+        (_, Some(x)) => num::cmp_i64_float(x, f),
+        (Obj::Big(b), _) => num::cmp_int_float(b, f),
+        _ => None,
+    }
+}
+
+/// Whether two values are the same object (Python compares container elements by
+/// identity first, so `[x] == [x]` holds without comparing `x` deeply).
+fn same_object(l: &Obj, r: &Obj) -> bool {
+    use std::rc::Rc;
+    match (l, r) {
+        (Obj::List(a), Obj::List(b)) => Rc::ptr_eq(a, b),
+        (Obj::Tuple(a), Obj::Tuple(b)) => Rc::ptr_eq(a, b),
+        (Obj::Dict(a), Obj::Dict(b)) | (Obj::Set(a), Obj::Set(b)) => Rc::ptr_eq(a, b),
+        _ => false,
+    }
+}
+
 /// Python's `==`.
 pub fn eq(it: &mut Interp, l: &Obj, r: &Obj, depth: usize) -> R<bool> {
     if depth > MAX_VALUE_DEPTH {
         return Err(too_deep(it));
     }
-    if let (Some(a), Some(b)) = (l.as_f64(), r.as_f64()) {
-        if let (Some(x), Some(y)) = (l.as_int(), r.as_int()) {
-            return Ok(x == y);
-        }
-        return Ok(a == b);
+    if let Some(o) = num_cmp(l, r) {
+        return Ok(o == Some(Ordering::Equal));
     }
     let seq_eq = |it: &mut Interp, a: &[Obj], b: &[Obj]| -> R<bool> {
         if a.len() != b.len() {
@@ -443,13 +563,14 @@ pub fn eq(it: &mut Interp, l: &Obj, r: &Obj, depth: usize) -> R<bool> {
         }
         it.tick(a.len() as u64)?;
         for (x, y) in a.iter().zip(b) {
-            if !eq(it, x, y, depth + 1)? {
+            if !same_object(x, y) && !eq(it, x, y, depth + 1)? {
                 return Ok(false);
             }
         }
         Ok(true)
     };
     match (l, r) {
+        (Obj::Str(a), Obj::Str(b)) => Ok(a == b),
         (Obj::List(a), Obj::List(b)) => {
             let (a, b) = (a.items.borrow().clone(), b.items.borrow().clone());
             seq_eq(it, &a, &b)
@@ -460,30 +581,43 @@ pub fn eq(it: &mut Interp, l: &Obj, r: &Obj, depth: usize) -> R<bool> {
             if ea.len() != tb.table.borrow().len() {
                 return Ok(false);
             }
+            it.tick(ea.len() as u64)?;
             for (k, v) in ea {
                 let key = it.key_of(&k)?;
                 let other = tb.table.borrow().get(&key).cloned();
                 match other {
-                    Some(o) if eq(it, &v, &o, depth + 1)? => {}
+                    Some(o) if same_object(&v, &o) || eq(it, &v, &o, depth + 1)? => {}
                     _ => return Ok(false),
                 }
             }
             Ok(true)
         }
         (Obj::Set(a), Obj::Set(b)) => {
-            let (a, b) = (a.table.borrow(), b.table.borrow());
-            if a.len() != b.len() {
+            let ka: Vec<Obj> = a
+                .table
+                .borrow()
+                .entries
+                .iter()
+                .map(|e| e.0.clone())
+                .collect();
+            if ka.len() != b.table.borrow().len() {
                 return Ok(false);
             }
-            for (k, _) in &a.entries {
-                if !b.contains(&it.key_of(k)?) {
+            it.tick(ka.len() as u64)?;
+            for k in &ka {
+                let key = it.key_of(k)?;
+                if !b.table.borrow().contains(&key) {
                     return Ok(false);
                 }
             }
             Ok(true)
         }
-        (Obj::Range(a, b, c), Obj::Range(x, y, z)) => Ok((a, b, c) == (x, y, z)),
+        (Obj::Range(a, b, c), Obj::Range(x, y, z)) => {
+            let (n, m) = (range_len(*a, *b, *c), range_len(*x, *y, *z));
+            Ok(n == m && (n == 0 || (a == x && (n == 1 || c == z))))
+        }
         (Obj::Image(a), Obj::Image(b)) => Ok(a == b),
+        (Obj::Exc(a), Obj::Exc(b)) => Ok(std::rc::Rc::ptr_eq(a, b)),
         _ => Ok(is(l, r)),
     }
 }
@@ -493,16 +627,13 @@ pub fn cmp(it: &mut Interp, l: &Obj, r: &Obj, depth: usize) -> R<Option<Ordering
     if depth > MAX_VALUE_DEPTH {
         return Err(too_deep(it));
     }
-    if let (Some(a), Some(b)) = (l.as_int(), r.as_int()) {
-        return Ok(Some(a.cmp(&b)));
-    }
-    if let (Some(a), Some(b)) = (l.as_f64(), r.as_f64()) {
-        return Ok(a.partial_cmp(&b));
+    if let Some(o) = num_cmp(l, r) {
+        return Ok(o);
     }
     let seq = |it: &mut Interp, a: &[Obj], b: &[Obj]| -> R<Option<Ordering>> {
         for (x, y) in a.iter().zip(b) {
             it.tick(1)?;
-            if !eq(it, x, y, depth + 1)? {
+            if !same_object(x, y) && !eq(it, x, y, depth + 1)? {
                 return cmp(it, x, y, depth + 1);
             }
         }
@@ -515,12 +646,44 @@ pub fn cmp(it: &mut Interp, l: &Obj, r: &Obj, depth: usize) -> R<Option<Ordering
             seq(it, &a, &b)
         }
         (Obj::Tuple(a), Obj::Tuple(b)) => seq(it, &a.items, &b.items),
+        (Obj::Set(_), Obj::Set(_)) => set_cmp(it, l, r),
         _ => Err(it.type_error(format!(
             "'<' not supported between instances of '{}' and '{}'",
             l.type_name(),
             r.type_name()
         ))),
     }
+}
+
+/// Subset ordering of sets: `Less` for a proper subset, `None` when neither contains the other.
+fn set_cmp(it: &mut Interp, l: &Obj, r: &Obj) -> R<Option<Ordering>> {
+    let (Obj::Set(a), Obj::Set(b)) = (l, r) else {
+        return Ok(None);
+    };
+    let sub = |it: &mut Interp, x: &crate::obj::DictObj, y: &crate::obj::DictObj| -> R<bool> {
+        let items: Vec<Obj> = x
+            .table
+            .borrow()
+            .entries
+            .iter()
+            .map(|e| e.0.clone())
+            .collect();
+        it.tick(items.len() as u64)?;
+        for k in &items {
+            let key = it.key_of(k)?;
+            if !y.table.borrow().contains(&key) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
+    let (ab, ba) = (sub(it, a, b)?, sub(it, b, a)?);
+    Ok(match (ab, ba) {
+        (true, true) => Some(Ordering::Equal),
+        (true, false) => Some(Ordering::Less),
+        (false, true) => Some(Ordering::Greater),
+        _ => None,
+    })
 }
 
 /// `needle in hay`.

@@ -27,18 +27,26 @@ impl<'a> Interp<'a> {
                     self.call_method(recv, &name, args, kwargs, loc).await
                 }
                 Obj::ExcType(kind) => {
+                    if !kwargs.is_empty() {
+                        let msg = format!("{}() takes no keyword arguments", kind.name());
+                        return Err(self.type_error(msg));
+                    }
                     let message = match args.as_slice() {
                         [] => String::new(),
+                        [one] if kind == ExcKind::KeyError => crate::format::repr(self, one)?,
                         [one] => crate::format::to_str(self, one)?,
                         many => {
                             let t = self.new_tuple(many.to_vec())?;
                             crate::format::to_str(self, &t)?
                         }
                     };
+                    let message = super::bound_text(message, self.limits.max_output_bytes);
                     self.alloc(64 + message.len() as u64)?;
+                    self.alloc_items(args.len())?;
                     Ok(Obj::Exc(Rc::new(ExcObj {
                         kind,
                         message: message.into(),
+                        args,
                     })))
                 }
                 o => Err(self.type_error(format!("'{}' object is not callable", o.type_name()))),
@@ -157,8 +165,7 @@ impl<'a> Interp<'a> {
             }
             Obj::Exc(e) => {
                 if name == "args" {
-                    let msg = Obj::Str(e.message.clone());
-                    return self.new_tuple(vec![msg]);
+                    return self.new_tuple(e.args.clone());
                 }
                 false
             }

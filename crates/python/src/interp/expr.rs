@@ -2,40 +2,107 @@
 
 use super::{Interp, LocalFut, R};
 use crate::ast::{CmpOp, CompFor, CompKind, Expr, ExprKind, FPart, Target, UnOp};
-use crate::obj::{range_len, ExcKind, Function, Obj};
+use crate::obj::{range_len, ExcKind, Function, Obj, ViewKind};
 use crate::{builtins, format, ops};
 use std::rc::Rc;
 
 /// Where a comprehension's elements go. `Any`/`All` stop early, as Python's generators do
 /// when `any(...)`/`all(...)` consume them, so no needless model calls are made.
-pub(crate) enum CompOut {
+pub enum CompOut {
     Items(Vec<Obj>),
     Pairs(Vec<(Obj, Obj)>),
     Any(bool),
     All(bool),
 }
 
-/// An iterator over a Python value: ranges lazily, everything else as a snapshot.
-pub(crate) enum ObjIter {
+/// An iterator over a Python value: ranges, strings, lists and dicts lazily (a list is read
+/// live, so a loop sees what its body appends; a dict or set that changes size raises
+/// RuntimeError, as in Python), tuples as a snapshot.
+#[derive(Debug)]
+pub enum ObjIter {
     Items(std::vec::IntoIter<Obj>),
-    Range { next: i64, left: i64, step: i64 },
+    Range {
+        next: i64,
+        left: i64,
+        step: i64,
+    },
+    Chars {
+        s: Rc<str>,
+        pos: usize,
+    },
+    List {
+        list: Rc<crate::obj::ListObj>,
+        pos: usize,
+    },
+    Table {
+        d: Rc<crate::obj::DictObj>,
+        pos: usize,
+        len: usize,
+        kind: ViewKind,
+        set: bool,
+    },
+    /// An `iter()` object: stepping it advances the shared iterator.
+    Shared(Rc<std::cell::RefCell<ObjIter>>),
 }
 
-impl Iterator for ObjIter {
-    type Item = Obj;
-    fn next(&mut self) -> Option<Obj> {
-        match self {
-            ObjIter::Items(it) => it.next(),
+impl ObjIter {
+    /// The next element, or None at the end.
+    pub(crate) fn step(&mut self, it: &mut Interp) -> R<Option<Obj>> {
+        Ok(match self {
+            ObjIter::Shared(inner) => {
+                let inner = inner.clone();
+                let r = inner.borrow_mut().step(it);
+                return r;
+            }
+            ObjIter::Items(items) => items.next(),
             ObjIter::Range { next, left, step } => {
                 if *left <= 0 {
-                    return None;
+                    return Ok(None);
                 }
                 let v = *next;
                 *left -= 1;
                 *next = next.wrapping_add(*step);
                 Some(Obj::Int(v))
             }
-        }
+            ObjIter::Chars { s, pos } => {
+                let Some(c) = s.get(*pos..).and_then(|r| r.chars().next()) else {
+                    return Ok(None);
+                };
+                *pos += c.len_utf8();
+                Some(Obj::str(c.encode_utf8(&mut [0; 4]) as &str))
+            }
+            ObjIter::List { list, pos } => {
+                let v = list.items.borrow().get(*pos).cloned();
+                *pos += 1;
+                v
+            }
+            ObjIter::Table {
+                d,
+                pos,
+                len,
+                kind,
+                set,
+            } => {
+                let entry = {
+                    let t = d.table.borrow();
+                    if t.len() != *len {
+                        let what = if *set { "Set" } else { "dictionary" };
+                        return Err(it.exc(
+                            ExcKind::RuntimeError,
+                            format!("{what} changed size during iteration"),
+                        ));
+                    }
+                    t.entries.get(*pos).cloned()
+                };
+                *pos += 1;
+                match (entry, *kind) {
+                    (None, _) => None,
+                    (Some((k, _)), ViewKind::Keys) => Some(k),
+                    (Some((_, v)), ViewKind::Values) => Some(v),
+                    (Some((k, v)), ViewKind::Items) => Some(it.new_tuple(vec![k, v])?),
+                }
+            }
+        })
     }
 }
 
@@ -150,9 +217,11 @@ impl<'a> Interp<'a> {
                     UnOp::Not => Obj::Bool(!v.truthy()),
                     UnOp::Neg => match v {
                         Obj::Bool(b) => Obj::Int(-(b as i64)),
-                        Obj::Int(i) => Obj::Int(i.checked_neg().ok_or_else(|| {
-                            self.exc(ExcKind::OverflowError, "integer overflow (ints are 64-bit)")
-                        })?),
+                        Obj::Int(i) => match i.checked_neg() {
+                            Some(n) => Obj::Int(n),
+                            None => crate::num::int_obj(-num_bigint::BigInt::from(i)),
+                        },
+                        Obj::Big(b) => crate::num::int_obj(-(*b).clone()),
                         Obj::Float(f) => Obj::Float(-f),
                         o => {
                             return Err(self.type_error(format!(
@@ -163,7 +232,7 @@ impl<'a> Interp<'a> {
                     },
                     UnOp::Pos => match v {
                         Obj::Bool(b) => Obj::Int(b as i64),
-                        Obj::Int(_) | Obj::Float(_) => v,
+                        Obj::Int(_) | Obj::Big(_) | Obj::Float(_) => v,
                         o => {
                             return Err(self.type_error(format!(
                                 "bad operand type for unary +: '{}'",
@@ -171,9 +240,10 @@ impl<'a> Interp<'a> {
                             )))
                         }
                     },
-                    UnOp::Invert => match v.as_int() {
-                        Some(i) => Obj::Int(!i),
-                        None => {
+                    UnOp::Invert => match (v.as_int(), &v) {
+                        (Some(i), _) => Obj::Int(!i),
+                        (None, Obj::Big(b)) => crate::num::int_obj(!(**b).clone()),
+                        _ => {
                             return Err(self.type_error(format!(
                                 "bad operand type for unary ~: '{}'",
                                 v.type_name()
@@ -312,32 +382,64 @@ impl<'a> Interp<'a> {
                     step: *s,
                 })
             }
-            Obj::List(l) => l.items.borrow().clone(),
-            Obj::Tuple(t) => t.items.clone(),
-            Obj::Str(s) => {
-                let chars: Vec<Obj> = s.chars().map(|c| Obj::str(c.to_string())).collect();
-                self.alloc_items(chars.len())?;
-                chars
+            Obj::List(l) => {
+                return Ok(ObjIter::List {
+                    list: l.clone(),
+                    pos: 0,
+                })
             }
-            Obj::Dict(d) | Obj::Set(d) => d
-                .table
-                .borrow()
-                .entries
-                .iter()
-                .map(|(k, _)| k.clone())
-                .collect(),
+            Obj::Str(s) => {
+                return Ok(ObjIter::Chars {
+                    s: s.clone(),
+                    pos: 0,
+                })
+            }
+            Obj::Tuple(t) => t.items.clone(),
+            Obj::Iter(i) => return Ok(ObjIter::Shared(i.clone())),
+            Obj::Dict(d) | Obj::Set(d) => {
+                return Ok(ObjIter::Table {
+                    d: d.clone(),
+                    pos: 0,
+                    len: d.table.borrow().len(),
+                    kind: ViewKind::Keys,
+                    set: matches!(o, Obj::Set(_)),
+                })
+            }
+            Obj::DictView(v) => {
+                return Ok(ObjIter::Table {
+                    d: v.0.clone(),
+                    pos: 0,
+                    len: v.0.table.borrow().len(),
+                    kind: v.1,
+                    set: false,
+                })
+            }
             o => return Err(self.type_error(format!("'{}' object is not iterable", o.type_name()))),
         };
         self.alloc_items(items.len())?;
         Ok(ObjIter::Items(items.into_iter()))
     }
 
-    /// Materialise an iterable into a vector (for builtins such as `sorted`, `list`).
+    /// Materialise an iterable into a vector (for builtins such as `sorted`, `list`), its size
+    /// charged before it is built.
     pub fn collect(&mut self, o: &Obj) -> R<Vec<Obj>> {
-        if let Obj::Range(a, b, s) = o {
-            self.alloc_items(range_len(*a, *b, *s) as usize)?;
+        match o {
+            Obj::Range(a, b, s) => self.alloc_items(range_len(*a, *b, *s) as usize)?,
+            Obj::List(l) => self.alloc_items(l.items.borrow().len())?,
+            Obj::Str(s) => {
+                let n = s.chars().count();
+                self.alloc_items(n)?;
+                self.alloc((n as u64).saturating_mul(crate::interp::STR_OBJ_BYTES))?;
+                self.tick(n as u64 / 16)?;
+            }
+            _ => {}
         }
-        Ok(self.iter_obj(o)?.collect())
+        let mut out = Vec::new();
+        let mut iter = self.iter_obj(o)?;
+        while let Some(x) = iter.step(self)? {
+            out.push(x);
+        }
+        Ok(out)
     }
 
     pub(crate) fn comprehension<'b>(
@@ -397,8 +499,8 @@ impl<'a> Interp<'a> {
                 return Ok(false);
             };
             let iterable = self.eval(&g.iter).await?;
-            let iter = self.iter_obj(&iterable)?;
-            'items: for item in iter {
+            let mut iter = self.iter_obj(&iterable)?;
+            'items: while let Some(item) = iter.step(self)? {
                 self.tick(1)?;
                 self.assign(&g.target, item).await?;
                 for cond in &g.ifs {

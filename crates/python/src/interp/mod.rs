@@ -11,6 +11,7 @@ mod expr;
 mod stmt;
 
 pub(crate) use call::Kwargs;
+pub(crate) use expr::ObjIter;
 
 use crate::ast::Loc;
 use crate::obj::{DictObj, ExcKind, ExcObj, ListObj, Obj, Scope, Table, TupleObj};
@@ -27,6 +28,12 @@ pub(crate) type LocalFut<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 /// Deepest nesting of evaluation calls at once (expressions inside statements inside calls);
 /// bounds the host's native stack whatever the program does.
 pub const MAX_EVAL_DEPTH: usize = 1200;
+
+/// Bytes charged per string object made from a larger one (the object, its heap block).
+pub const STR_OBJ_BYTES: u64 = 48;
+
+/// Bytes charged per node of a large hash key.
+const KEY_NODE_BYTES: u64 = 32;
 
 /// Why a program was ended by the host rather than by Python semantics.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,6 +138,11 @@ impl<'a> Interp<'a> {
         self.alloc_bytes
     }
 
+    /// Bytes left in the allocation budget.
+    pub fn bytes_left(&self) -> u64 {
+        self.limits.max_alloc_bytes.saturating_sub(self.alloc_bytes)
+    }
+
     /// Empty every container and scope the program created, breaking reference cycles so
     /// that nothing of the program outlives it.
     pub fn release(&mut self) {
@@ -171,13 +183,20 @@ impl<'a> Interp<'a> {
         self.frames.last().cloned().into_iter().collect()
     }
 
-    /// A Python exception raised at the current location.
+    /// A Python exception raised at the current location (its message bounded by the
+    /// output budget).
     pub fn exc(&self, kind: ExcKind, message: impl Into<String>) -> Ctl {
-        let message: String = message.into();
+        let message = bound_text(message.into(), self.limits.max_output_bytes);
+        let args = if message.is_empty() {
+            Vec::new()
+        } else {
+            vec![Obj::str(message.as_str())]
+        };
         Ctl::Exc(Box::new(Raised {
             exc: Rc::new(ExcObj {
                 kind,
                 message: message.into(),
+                args,
             }),
             tb: self.here(),
         }))
@@ -304,9 +323,34 @@ impl<'a> Interp<'a> {
         Ok(s)
     }
 
-    pub fn key_of(&self, o: &Obj) -> R<crate::obj::Key> {
-        o.key()
-            .ok_or_else(|| self.type_error(format!("unhashable type: '{}'", o.type_name())))
+    /// The hash key of `o`, charged to the step budget (one step per node) and, for large
+    /// keys, to the memory budget.
+    pub fn key_of(&mut self, o: &Obj) -> R<crate::obj::Key> {
+        use crate::obj::KeyFail;
+        match o {
+            Obj::Int(i) => return Ok(crate::obj::Key::Int(*i)),
+            Obj::Str(s) => return Ok(crate::obj::Key::Str(s.clone())),
+            _ => {}
+        }
+        let left_steps = self.limits.max_steps.saturating_sub(self.step_count);
+        let left_bytes = self.limits.max_alloc_bytes.saturating_sub(self.alloc_bytes);
+        let cap = left_steps
+            .min(left_bytes / KEY_NODE_BYTES)
+            .saturating_add(1);
+        let mut nodes = 0;
+        let r = crate::obj::key_of(o, 0, &mut nodes, cap);
+        self.tick(nodes)?;
+        if nodes > 64 {
+            self.alloc(nodes.saturating_mul(KEY_NODE_BYTES))?;
+        }
+        match r {
+            Ok(k) => Ok(k),
+            Err(KeyFail::Unhashable(t)) => Err(self.type_error(format!("unhashable type: '{t}'"))),
+            Err(KeyFail::TooDeep) => Err(self.limit("value nested too deeply to hash")),
+            Err(KeyFail::TooLarge) => {
+                Err(self.limit("value too large to hash within the instruction and memory budgets"))
+            }
+        }
     }
 
     /// Append program output (`print`), within the output budget.
@@ -327,6 +371,22 @@ impl<'a> Interp<'a> {
     }
 }
 
+/// `s` cut to at most `max` bytes (on a character boundary) with a marker saying how much
+/// was cut, so no message can outgrow the output budget.
+pub fn bound_text(mut s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    let total = s.len();
+    let mut cut = max.saturating_sub(64).min(total);
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s.truncate(cut);
+    s.push_str(&format!("… [{} more bytes truncated]", total - cut));
+    s
+}
+
 pub fn source_line(source: &str, line: usize) -> String {
     source
         .lines()
@@ -336,19 +396,27 @@ pub fn source_line(source: &str, line: usize) -> String {
         .to_string()
 }
 
-/// Python-style traceback text, outermost frame first.
-pub fn format_traceback(source: &str, tb: &[TbEntry], last_line: &str) -> String {
+/// Python-style traceback text, outermost frame first, at most `max` bytes.
+pub fn format_traceback(source: &str, tb: &[TbEntry], last_line: &str, max: usize) -> String {
+    let lines: Vec<&str> = source.lines().collect();
     let mut out = String::from("Traceback (most recent call last):\n");
     for e in tb.iter().rev() {
+        if out.len() > max {
+            break;
+        }
         out.push_str(&format!(
             "  File \"<program>\", line {}, in {}\n",
             e.loc.line, e.func
         ));
-        let text = source_line(source, e.loc.line);
+        let text = lines
+            .get(e.loc.line.wrapping_sub(1))
+            .map(|l| l.trim())
+            .unwrap_or("");
         if !text.is_empty() {
             out.push_str(&format!("    {text}\n"));
         }
     }
-    out.push_str(last_line);
+    out = bound_text(out, max / 2);
+    out.push_str(&bound_text(last_line.to_string(), max / 2));
     out
 }

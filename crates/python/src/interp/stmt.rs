@@ -82,9 +82,9 @@ impl<'a> Interp<'a> {
             }
             StmtKind::For(target, iter, body, orelse) => {
                 let it = self.eval(iter).await?;
-                let items = self.iter_obj(&it)?;
+                let mut items = self.iter_obj(&it)?;
                 let mut broke = false;
-                for item in items {
+                while let Some(item) = items.step(self)? {
                     self.tick(1)?;
                     self.assign(target, item).await?;
                     match self.exec_block(body).await {
@@ -136,6 +136,7 @@ impl<'a> Interp<'a> {
                     Obj::ExcType(kind) => Rc::new(ExcObj {
                         kind,
                         message: "".into(),
+                        args: Vec::new(),
                     }),
                     o => {
                         let msg = format!(
@@ -222,7 +223,7 @@ impl<'a> Interp<'a> {
                 None => true,
                 Some(t) => {
                     let t = self.eval(t).await?;
-                    self.exc_matches(raised.exc.kind, &t)?
+                    self.exc_matches(raised.exc.kind, &t, 0)?
                 }
             };
             if !matches {
@@ -242,12 +243,15 @@ impl<'a> Interp<'a> {
         Err(Ctl::Exc(Box::new(raised)))
     }
 
-    fn exc_matches(&self, kind: ExcKind, t: &Obj) -> R<bool> {
+    fn exc_matches(&self, kind: ExcKind, t: &Obj, depth: usize) -> R<bool> {
+        if depth > crate::ops::MAX_VALUE_DEPTH {
+            return Err(self.limit("exception type tuple nested too deeply"));
+        }
         match t {
             Obj::ExcType(k) => Ok(kind.is_subclass_of(*k)),
             Obj::Tuple(items) => {
                 for i in &items.items {
-                    if self.exc_matches(kind, i)? {
+                    if self.exc_matches(kind, i, depth + 1)? {
                         return Ok(true);
                     }
                 }

@@ -1,0 +1,777 @@
+//! Format specs (`format()`, f-strings), `str.format` and `%`-formatting, as CPython 3.11.
+//!
+//! `str.format` field names are plain positions or names only: attribute and index access in
+//! fields (`"{0.__class__}"`, `"{0[x]}"`) is a classic sandbox escape and raises ValueError.
+//! Padding is charged to the memory budget before it is built, whatever the fill character.
+
+use crate::format::{float_repr, repr, to_str};
+use crate::interp::{Interp, R};
+use crate::num;
+use crate::obj::{ExcKind, Obj};
+use num_bigint::BigInt;
+use num_traits::Signed;
+
+/// A parsed `[[fill]align][sign][z][#][0][width][grouping][.precision][type]`.
+#[derive(Debug, Clone, Default)]
+struct Spec {
+    fill: Option<char>,
+    align: Option<char>,
+    sign: Option<char>,
+    no_neg_zero: bool,
+    alt: bool,
+    zero: bool,
+    width: usize,
+    grouping: Option<char>,
+    precision: Option<usize>,
+    ty: Option<char>,
+}
+
+fn parse_spec(it: &Interp, spec: &str) -> R<Spec> {
+    let c: Vec<char> = spec.chars().collect();
+    let mut s = Spec::default();
+    let mut i = 0;
+    let is_align = |ch: char| matches!(ch, '<' | '>' | '^' | '=');
+    if c.len() >= 2 && is_align(c[1]) {
+        s.fill = Some(c[0]);
+        s.align = Some(c[1]);
+        i = 2;
+    } else if !c.is_empty() && is_align(c[0]) {
+        s.align = Some(c[0]);
+        i = 1;
+    }
+    if i < c.len() && matches!(c[i], '+' | '-' | ' ') {
+        s.sign = Some(c[i]);
+        i += 1;
+    }
+    if i < c.len() && c[i] == 'z' {
+        s.no_neg_zero = true;
+        i += 1;
+    }
+    if i < c.len() && c[i] == '#' {
+        s.alt = true;
+        i += 1;
+    }
+    if i < c.len() && c[i] == '0' {
+        s.zero = true;
+        i += 1;
+    }
+    let number = |i: &mut usize| -> Option<usize> {
+        let start = *i;
+        let mut n = 0usize;
+        while *i < c.len() && c[*i].is_ascii_digit() {
+            n = n
+                .saturating_mul(10)
+                .saturating_add(c[*i] as usize - '0' as usize);
+            *i += 1;
+        }
+        (*i > start).then_some(n)
+    };
+    s.width = number(&mut i).unwrap_or(0);
+    if i < c.len() && matches!(c[i], ',' | '_') {
+        s.grouping = Some(c[i]);
+        i += 1;
+    }
+    if i < c.len() && c[i] == '.' {
+        i += 1;
+        match number(&mut i) {
+            Some(p) => s.precision = Some(p),
+            None => return Err(it.value_error("Format specifier missing precision")),
+        }
+    }
+    if i < c.len() {
+        s.ty = Some(c[i]);
+        i += 1;
+    }
+    if i != c.len() {
+        return Err(it.value_error("Invalid format specifier"));
+    }
+    if s.width as u64 > it.bytes_left() {
+        return Err(it.limit("format width exceeds the memory budget"));
+    }
+    Ok(s)
+}
+
+/// Pad `sign + prefix + digits` to the spec's width; charged before it is built.
+fn pad(it: &mut Interp, s: &Spec, sign: &str, body: &str, numeric: bool) -> R<String> {
+    let n = sign.chars().count() + body.chars().count();
+    let fill = s.fill.unwrap_or(if s.zero && s.align.is_none() {
+        '0'
+    } else {
+        ' '
+    });
+    let fill = if s.zero && s.fill.is_none() {
+        '0'
+    } else {
+        fill
+    };
+    let align = s.align.unwrap_or(if s.zero && numeric {
+        '='
+    } else if numeric {
+        '>'
+    } else {
+        '<'
+    });
+    let padn = s.width.saturating_sub(n);
+    let bytes = (padn as u64)
+        .saturating_mul(fill.len_utf8() as u64)
+        .saturating_add((sign.len() + body.len()) as u64);
+    it.alloc(bytes)?;
+    let mut out = String::with_capacity(bytes as usize);
+    let fills = |out: &mut String, k: usize| out.extend(std::iter::repeat_n(fill, k));
+    match align {
+        '<' => {
+            out.push_str(sign);
+            out.push_str(body);
+            fills(&mut out, padn);
+        }
+        '^' => {
+            fills(&mut out, padn / 2);
+            out.push_str(sign);
+            out.push_str(body);
+            fills(&mut out, padn - padn / 2);
+        }
+        '=' => {
+            out.push_str(sign);
+            fills(&mut out, padn);
+            out.push_str(body);
+        }
+        _ => {
+            fills(&mut out, padn);
+            out.push_str(sign);
+            out.push_str(body);
+        }
+    }
+    Ok(out)
+}
+
+/// Insert `sep` every `every` digits of the integer part of `digits` (which has no sign).
+fn group(digits: &str, sep: char, every: usize, min_width: usize) -> String {
+    let (int, rest) = match digits.find(|c: char| !c.is_ascii_alphanumeric()) {
+        Some(i) => digits.split_at(i),
+        None => (digits, ""),
+    };
+    let mut int: Vec<char> = int.chars().collect();
+    // Zero padding is grouped too: `f'{1234:010,}'` is `00,001,234`.
+    loop {
+        let len = int.len() + (int.len().saturating_sub(1)) / every + rest.chars().count();
+        if len >= min_width {
+            break;
+        }
+        int.insert(0, '0');
+    }
+    let mut out = String::new();
+    for (i, ch) in int.iter().enumerate() {
+        if i > 0 && (int.len() - i).is_multiple_of(every) {
+            out.push(sep);
+        }
+        out.push(*ch);
+    }
+    out.push_str(rest);
+    out
+}
+
+fn sign_str(s: &Spec, negative: bool) -> &'static str {
+    match (negative, s.sign) {
+        (true, _) => "-",
+        (false, Some('+')) => "+",
+        (false, Some(' ')) => " ",
+        _ => "",
+    }
+}
+
+/// Exponent in CPython's form: sign and at least two digits.
+fn fix_exp(s: &str) -> String {
+    match s.split_once('e') {
+        Some((m, e)) => {
+            let e: i32 = e.parse().unwrap_or(0);
+            format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+        }
+        None => s.to_string(),
+    }
+}
+
+fn strip_zeros(s: &str) -> String {
+    let (m, e) = match s.find('e') {
+        Some(i) => s.split_at(i),
+        None => (s, ""),
+    };
+    let m = if m.contains('.') {
+        m.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        m
+    };
+    format!("{m}{e}")
+}
+
+/// Digits of `|x|` (finite) for a float presentation type.
+fn float_digits(x: f64, ty: char, precision: Option<usize>, alt: bool) -> String {
+    let p = precision.unwrap_or(6).min(400);
+    match ty {
+        'f' | 'F' | '%' => {
+            let s = format!("{:.*}", p, x);
+            if alt && p == 0 {
+                format!("{s}.")
+            } else {
+                s
+            }
+        }
+        'e' | 'E' => fix_exp(&format!("{:.*e}", p, x)),
+        'g' | 'G' | 'n' | 'r' => {
+            // 'r' is the no-type presentation with a precision: like 'g', but a fixed-point
+            // result keeps one digit after the point and exponents start at precision - 1.
+            let p = if p == 0 { 1 } else { p };
+            let exp = if x == 0.0 {
+                0
+            } else {
+                let e = format!("{:.*e}", p - 1, x);
+                e.split_once('e')
+                    .and_then(|(_, e)| e.parse::<i64>().ok())
+                    .unwrap_or(0)
+            };
+            let limit = if ty == 'r' { p as i64 - 1 } else { p as i64 };
+            let s = if -4 <= exp && exp < limit {
+                format!("{:.*}", (p as i64 - 1 - exp).max(0) as usize, x)
+            } else {
+                fix_exp(&format!("{:.*e}", p - 1, x))
+            };
+            let mut s = if alt { s } else { strip_zeros(&s) };
+            if ty == 'r' && !s.contains(['.', 'e']) {
+                s.push_str(".0");
+            }
+            s
+        }
+        _ => float_repr(x),
+    }
+}
+
+fn format_float(it: &mut Interp, x: f64, s: &Spec) -> R<String> {
+    let ty =
+        s.ty.unwrap_or(if s.precision.is_some() { 'r' } else { '?' });
+    let upper = matches!(ty, 'E' | 'F' | 'G');
+    let mut negative = x.is_sign_negative() && !x.is_nan();
+    let mut body = if x.is_nan() {
+        "nan".to_string()
+    } else if x.is_infinite() {
+        "inf".to_string()
+    } else {
+        let v = if ty == '%' { x.abs() * 100.0 } else { x.abs() };
+        let lower_ty = ty.to_ascii_lowercase();
+        let d = if ty == '?' {
+            float_repr(v)
+        } else {
+            float_digits(v, lower_ty, s.precision, s.alt)
+        };
+        if s.no_neg_zero && d.chars().all(|c| matches!(c, '0' | '.' | 'e' | '+' | '-')) {
+            negative = false;
+        }
+        d
+    };
+    if ty == '%' {
+        body.push('%');
+    }
+    if upper {
+        body = body.to_uppercase();
+    }
+    if let Some(g) = s.grouping {
+        let min = if s.zero && s.align.is_none() {
+            s.width.saturating_sub(sign_str(s, negative).len())
+        } else {
+            0
+        };
+        if body.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            body = group(&body, g, 3, min);
+        }
+    }
+    let sign = sign_str(s, negative);
+    pad(it, s, sign, &body, true)
+}
+
+fn format_int(it: &mut Interp, v: &BigInt, s: &Spec) -> R<String> {
+    let ty = s.ty.unwrap_or('d');
+    if s.precision.is_some() {
+        return Err(it.value_error("Precision not allowed in integer format specifier"));
+    }
+    if ty == 'c' {
+        let c = v
+            .try_into()
+            .ok()
+            .and_then(|n: u32| char::from_u32(n))
+            .ok_or_else(|| it.exc(ExcKind::OverflowError, "%c arg not in range(0x110000)"))?;
+        return pad(it, s, "", &c.to_string(), false);
+    }
+    let (radix, prefix) = match ty {
+        'd' | 'n' => (10, ""),
+        'x' => (16, "0x"),
+        'X' => (16, "0X"),
+        'o' => (8, "0o"),
+        'b' => (2, "0b"),
+        other => {
+            return Err(it.value_error(format!(
+                "Unknown format code '{other}' for object of type 'int'"
+            )))
+        }
+    };
+    if s.grouping == Some(',') && radix != 10 {
+        return Err(it.value_error(format!("Cannot specify ',' with '{ty}'.")));
+    }
+    let mag = v.abs();
+    let mut digits = if radix == 10 {
+        num::int_to_string(it, &mag)?
+    } else {
+        mag.to_str_radix(radix)
+    };
+    if ty == 'X' {
+        digits = digits.to_uppercase();
+    }
+    let sign = sign_str(s, v.is_negative());
+    let prefix = if s.alt { prefix } else { "" };
+    if let Some(g) = s.grouping {
+        let every = if radix == 10 { 3 } else { 4 };
+        let min = if s.zero && s.align.is_none() {
+            s.width.saturating_sub(sign.len() + prefix.len())
+        } else {
+            0
+        };
+        digits = group(&digits, g, every, min);
+    }
+    pad(it, s, &format!("{sign}{prefix}"), &digits, true)
+}
+
+/// Apply a format spec to a value, as `format(v, spec)` does.
+pub fn format_spec(it: &mut Interp, v: &Obj, spec: &str) -> R<String> {
+    if spec.is_empty() {
+        return to_str(it, v);
+    }
+    let s = parse_spec(it, spec)?;
+    let bad_code = |it: &Interp, ty: char| {
+        it.value_error(format!(
+            "Unknown format code '{ty}' for object of type '{}'",
+            v.type_name()
+        ))
+    };
+    match v {
+        Obj::Str(text) => {
+            if let Some(ty) = s.ty.filter(|&t| t != 's') {
+                return Err(bad_code(it, ty));
+            }
+            if s.sign.is_some() {
+                return Err(it.value_error("Sign not allowed in string format specifier"));
+            }
+            if s.align == Some('=') {
+                return Err(it.value_error("'=' alignment not allowed in string format specifier"));
+            }
+            if s.grouping.is_some() {
+                return Err(it.value_error("Cannot specify ',' with 's'."));
+            }
+            let body: String = match s.precision {
+                Some(p) => text.chars().take(p).collect(),
+                None => text.to_string(),
+            };
+            pad(it, &s, "", &body, false)
+        }
+        Obj::Bool(_) | Obj::Int(_) | Obj::Big(_) => {
+            let b = num::to_big(v).unwrap_or_default();
+            match s.ty {
+                None | Some('d' | 'n' | 'x' | 'X' | 'o' | 'b' | 'c') => format_int(it, &b, &s),
+                Some('e' | 'E' | 'f' | 'F' | 'g' | 'G' | '%') => {
+                    let x = num::int_to_f64(it, v)?;
+                    format_float(it, x, &s)
+                }
+                Some(ty) => Err(bad_code(it, ty)),
+            }
+        }
+        Obj::Float(x) => match s.ty {
+            None | Some('e' | 'E' | 'f' | 'F' | 'g' | 'G' | 'n' | '%') => format_float(it, *x, &s),
+            Some(ty) => Err(bad_code(it, ty)),
+        },
+        o => Err(it.type_error(format!(
+            "unsupported format string passed to {}.__format__",
+            o.type_name()
+        ))),
+    }
+}
+
+/// Split a replacement field into name, conversion and spec.
+fn split_field(field: &str) -> (&str, Option<&str>, &str) {
+    let name_end = field.find(['!', ':']).unwrap_or(field.len());
+    let (name, rest) = field.split_at(name_end);
+    if let Some(r) = rest.strip_prefix('!') {
+        let (conv, spec) = r.split_once(':').unwrap_or((r, ""));
+        return (name, Some(conv), spec);
+    }
+    (name, None, rest.strip_prefix(':').unwrap_or(""))
+}
+
+struct Fields<'a> {
+    args: &'a [Obj],
+    kwargs: &'a [(std::rc::Rc<str>, Obj)],
+    auto: usize,
+    manual: bool,
+}
+
+impl Fields<'_> {
+    fn get(&mut self, it: &mut Interp, name: &str) -> R<Obj> {
+        if name.contains(['.', '[']) {
+            return Err(it.value_error(
+                "attribute or index access in format fields is not allowed in the sandbox",
+            ));
+        }
+        if name.is_empty() {
+            if self.manual {
+                return Err(it.value_error(
+                    "cannot switch from manual field specification to automatic field numbering",
+                ));
+            }
+            self.auto += 1;
+            let i = self.auto - 1;
+            return self.args.get(i).cloned().ok_or_else(|| {
+                it.exc(
+                    ExcKind::IndexError,
+                    format!("Replacement index {i} out of range for positional args tuple"),
+                )
+            });
+        }
+        if let Ok(i) = name.parse::<usize>() {
+            if self.auto > 0 {
+                return Err(it.value_error(
+                    "cannot switch from automatic field numbering to manual field specification",
+                ));
+            }
+            self.manual = true;
+            return self.args.get(i).cloned().ok_or_else(|| {
+                it.exc(
+                    ExcKind::IndexError,
+                    format!("Replacement index {i} out of range for positional args tuple"),
+                )
+            });
+        }
+        match self.kwargs.iter().find(|(k, _)| &**k == name) {
+            Some((_, v)) => Ok(v.clone()),
+            None => {
+                let k = crate::format::repr_str(name);
+                Err(it.exc(ExcKind::KeyError, k))
+            }
+        }
+    }
+}
+
+/// Apply a `!r`/`!s`/`!a` conversion.
+pub fn convert(it: &mut Interp, v: Obj, conv: Option<&str>) -> R<Obj> {
+    Ok(match conv {
+        None => v,
+        Some("r") | Some("a") => Obj::str(repr(it, &v)?),
+        Some("s") => Obj::str(to_str(it, &v)?),
+        Some(c) => {
+            return Err(it.value_error(format!(
+                "Unknown conversion specifier {}",
+                c.chars().next().unwrap_or(' ')
+            )))
+        }
+    })
+}
+
+/// `template.format(*args, **kwargs)` with plain field names only.
+pub fn str_format(
+    it: &mut Interp,
+    template: &str,
+    args: &[Obj],
+    kwargs: &[(std::rc::Rc<str>, Obj)],
+) -> R<String> {
+    let mut f = Fields {
+        args,
+        kwargs,
+        auto: 0,
+        manual: false,
+    };
+    format_with(it, template, &mut f, 0)
+}
+
+fn format_with(it: &mut Interp, template: &str, f: &mut Fields, level: usize) -> R<String> {
+    let mut out = String::new();
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                out.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                out.push('}');
+            }
+            '{' => {
+                let mut field = String::new();
+                let mut depth = 1;
+                for d in chars.by_ref() {
+                    match d {
+                        '{' => depth += 1,
+                        '}' => depth -= 1,
+                        _ => {}
+                    }
+                    if depth == 0 {
+                        break;
+                    }
+                    field.push(d);
+                }
+                if depth != 0 {
+                    return Err(it.value_error("expected '}' before end of string"));
+                }
+                let (name, conv, spec) = split_field(&field);
+                let v = f.get(it, name)?;
+                let v = convert(it, v, conv)?;
+                let spec = if spec.contains('{') {
+                    if level >= 1 {
+                        return Err(it.value_error("Max string recursion exceeded"));
+                    }
+                    format_with(it, spec, f, level + 1)?
+                } else {
+                    spec.to_string()
+                };
+                let s = format_spec(it, &v, &spec)?;
+                out.push_str(&s);
+            }
+            '}' => return Err(it.value_error("Single '}' encountered in format string")),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+/// `fmt % args`: `%[(key)][flags][width][.precision]type` with the types of CPython.
+pub fn percent_format(it: &mut Interp, fmt: &str, args: &Obj) -> R<Obj> {
+    let mapping = matches!(args, Obj::Dict(_));
+    let list: Vec<Obj> = match args {
+        Obj::Tuple(t) => t.items.clone(),
+        o => vec![o.clone()],
+    };
+    let mut next = 0usize;
+    let mut out = String::new();
+    let chars: Vec<char> = fmt.chars().collect();
+    let mut i = 0;
+    let mut used_mapping = false;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut key_value = None;
+        if chars.get(i) == Some(&'(') {
+            let start = i + 1;
+            let mut depth = 1;
+            let mut j = start;
+            while j < chars.len() && depth > 0 {
+                match chars[j] {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                j += 1;
+            }
+            if depth != 0 {
+                return Err(it.value_error("incomplete format key"));
+            }
+            let key: String = chars[start..j - 1].iter().collect();
+            let Obj::Dict(_) = args else {
+                return Err(it.type_error("format requires a mapping"));
+            };
+            key_value = Some(crate::ops::getitem(it, args, &Obj::str(key))?);
+            used_mapping = true;
+            i = j;
+        }
+        let mut s = Spec::default();
+        while let Some(&f) = chars.get(i) {
+            match f {
+                '-' => s.align = Some('<'),
+                '+' => s.sign = Some('+'),
+                ' ' => {
+                    if s.sign.is_none() {
+                        s.sign = Some(' ')
+                    }
+                }
+                '#' => s.alt = true,
+                '0' => s.zero = true,
+                _ => break,
+            }
+            i += 1;
+        }
+        let number = |i: &mut usize, next: &mut usize, it: &mut Interp| -> R<Option<usize>> {
+            if chars.get(*i) == Some(&'*') {
+                *i += 1;
+                let v = list
+                    .get(*next)
+                    .cloned()
+                    .ok_or_else(|| it.type_error("not enough arguments for format string"))?;
+                *next += 1;
+                return v
+                    .as_int()
+                    .map(|n| Some(n.max(0) as usize))
+                    .ok_or_else(|| it.type_error("* wants int"));
+            }
+            let start = *i;
+            let mut n = 0usize;
+            while *i < chars.len() && chars[*i].is_ascii_digit() {
+                n = n
+                    .saturating_mul(10)
+                    .saturating_add(chars[*i] as usize - '0' as usize);
+                *i += 1;
+            }
+            Ok((*i > start).then_some(n))
+        };
+        s.width = number(&mut i, &mut next, it)?.unwrap_or(0);
+        if chars.get(i) == Some(&'.') {
+            i += 1;
+            s.precision = Some(number(&mut i, &mut next, it)?.unwrap_or(0));
+        }
+        while matches!(chars.get(i), Some('h' | 'l' | 'L')) {
+            i += 1;
+        }
+        let Some(&conv) = chars.get(i) else {
+            return Err(it.value_error("incomplete format"));
+        };
+        i += 1;
+        if conv == '%' {
+            out.push('%');
+            continue;
+        }
+        if s.width as u64 > it.bytes_left() {
+            return Err(it.limit("format width exceeds the memory budget"));
+        }
+        let v = match key_value.take() {
+            Some(v) => v,
+            None => {
+                let v = list
+                    .get(next)
+                    .cloned()
+                    .ok_or_else(|| it.type_error("not enough arguments for format string"))?;
+                next += 1;
+                v
+            }
+        };
+        if s.align == Some('<') {
+            s.zero = false;
+        }
+        let piece = match conv {
+            's' | 'r' | 'a' => {
+                let text = if conv == 's' {
+                    to_str(it, &v)?
+                } else {
+                    repr(it, &v)?
+                };
+                let text: String = match s.precision {
+                    Some(p) => text.chars().take(p).collect(),
+                    None => text,
+                };
+                let sp = Spec {
+                    align: Some(s.align.unwrap_or('>')),
+                    width: s.width,
+                    ..Spec::default()
+                };
+                pad(it, &sp, "", &text, false)?
+            }
+            'd' | 'i' | 'u' | 'x' | 'X' | 'o' => {
+                let n = match &v {
+                    Obj::Float(f) if matches!(conv, 'd' | 'i' | 'u') => num::float_to_int(it, *f)?,
+                    o if o.is_int() => o.clone(),
+                    o => {
+                        let what = if matches!(conv, 'd' | 'i' | 'u') {
+                            "a real number"
+                        } else {
+                            "an integer"
+                        };
+                        return Err(it.type_error(format!(
+                            "%{conv} format: {what} is required, not {}",
+                            o.type_name()
+                        )));
+                    }
+                };
+                let b = num::to_big(&n).unwrap_or_default();
+                let ty = if matches!(conv, 'i' | 'u') { 'd' } else { conv };
+                let mut sp = s.clone();
+                sp.ty = Some(ty);
+                let digits = match s.precision {
+                    Some(p) => {
+                        // A precision is a minimum digit count for ints.
+                        let mut d = match ty {
+                            'x' => b.abs().to_str_radix(16),
+                            'X' => b.abs().to_str_radix(16).to_uppercase(),
+                            'o' => b.abs().to_str_radix(8),
+                            _ => num::int_to_string(it, &b.abs())?,
+                        };
+                        while d.len() < p {
+                            d.insert(0, '0');
+                        }
+                        Some(d)
+                    }
+                    None => None,
+                };
+                sp.precision = None;
+                match digits {
+                    Some(d) => {
+                        let prefix = match (s.alt, ty) {
+                            (true, 'x') => "0x",
+                            (true, 'X') => "0X",
+                            (true, 'o') => "0o",
+                            _ => "",
+                        };
+                        let sign = sign_str(&sp, b.is_negative());
+                        pad(it, &sp, &format!("{sign}{prefix}"), &d, true)?
+                    }
+                    None => format_int(it, &b, &sp)?,
+                }
+            }
+            'e' | 'E' | 'f' | 'F' | 'g' | 'G' => {
+                let x = match &v {
+                    o if o.as_f64().is_some() && !matches!(o, Obj::Str(_)) => {
+                        num::int_to_f64(it, o)?
+                    }
+                    o => {
+                        return Err(
+                            it.type_error(format!("must be real number, not {}", o.type_name()))
+                        )
+                    }
+                };
+                let mut sp = s.clone();
+                sp.ty = Some(conv);
+                sp.precision = Some(s.precision.unwrap_or(6));
+                format_float(it, x, &sp)?
+            }
+            'c' => {
+                let ch = match &v {
+                    Obj::Str(t) if t.chars().count() == 1 => t.to_string(),
+                    o if o.as_int().is_some() => {
+                        let n = o.as_int().unwrap_or(-1);
+                        match u32::try_from(n).ok().and_then(char::from_u32) {
+                            Some(c) => c.to_string(),
+                            None => {
+                                return Err(
+                                    it.exc(ExcKind::OverflowError, "%c arg not in range(0x110000)")
+                                )
+                            }
+                        }
+                    }
+                    _ => return Err(it.type_error("%c requires int or char")),
+                };
+                let sp = Spec {
+                    align: Some(s.align.unwrap_or('>')),
+                    width: s.width,
+                    ..Spec::default()
+                };
+                pad(it, &sp, "", &ch, false)?
+            }
+            other => {
+                return Err(it.value_error(format!(
+                    "unsupported format character '{other}' (0x{:x}) at index {}",
+                    other as u32,
+                    i - 1
+                )))
+            }
+        };
+        out.push_str(&piece);
+    }
+    if !mapping && !used_mapping && next < list.len() {
+        return Err(it.type_error("not all arguments converted during string formatting"));
+    }
+    it.new_str(out)
+}
