@@ -89,6 +89,9 @@ pub fn lookup(name: &str) -> Option<Obj> {
     if let Some(b) = BUILTINS.iter().find(|b| **b == name) {
         return Some(Obj::Builtin(b));
     }
+    if name == "Ellipsis" {
+        return Some(Obj::Ellipsis);
+    }
     ExcKind::from_name(name).map(Obj::ExcType)
 }
 

@@ -255,6 +255,7 @@ fn write_inner(
         }
         Obj::Math => out.push_str("<module 'math' (built-in)>"),
         Obj::Iter(_) => out.push_str("<iterator object>"),
+        Obj::Ellipsis => out.push_str("Ellipsis"),
     }
     Ok(())
 }

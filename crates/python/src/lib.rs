@@ -70,7 +70,9 @@ pub struct Limits {
     /// Total bytes of strings and containers created over the run (charged before
     /// allocating, so a memory bomb is refused rather than attempted).
     pub max_alloc_bytes: u64,
-    /// Nested calls of Python functions.
+    /// Nested calls of Python functions (CPython's default recursion limit); deeper calls
+    /// raise RecursionError. The interpreter grows its own stack as it recurses, so this
+    /// cannot overflow the host's.
     pub max_depth: usize,
     /// Bytes of `print` output, and of the final answer.
     pub max_output_bytes: usize,
@@ -85,7 +87,7 @@ impl Default for Limits {
         Self {
             max_steps: 2_000_000,
             max_alloc_bytes: 64 << 20,
-            max_depth: 60,
+            max_depth: 1000,
             max_output_bytes: 64 << 10,
             max_calls: 2_000,
             max_wall: Duration::from_secs(10),

@@ -52,6 +52,14 @@ pub const FORBIDDEN_NAMES: &[&str] = &[
 /// Modules `import` may name: pure helpers without side effects.
 pub const ALLOWED_MODULES: &[&str] = &["math"];
 
+/// A lowered parameter list.
+struct Sig {
+    params: Vec<Param>,
+    positional: usize,
+    vararg: Option<Rc<str>>,
+    kwarg: Option<Rc<str>>,
+}
+
 pub(crate) struct Lowerer<'s> {
     source: &'s str,
     line_starts: Vec<usize>,
@@ -61,6 +69,10 @@ pub(crate) struct Lowerer<'s> {
     loops: usize,
     /// Functions enclosing the current statement.
     funcs: usize,
+    /// What each enclosing function binds (innermost last).
+    decls: Vec<ScopeDecl>,
+    /// Comprehensions enclosing the current expression (their targets are not locals).
+    comps: usize,
 }
 
 fn is_dunder(name: &str) -> bool {
@@ -82,6 +94,8 @@ impl<'s> Lowerer<'s> {
             depth: 0,
             loops: 0,
             funcs: 0,
+            decls: Vec::new(),
+            comps: 0,
         }
     }
 
@@ -138,6 +152,24 @@ impl<'s> Lowerer<'s> {
         }
     }
 
+    /// Note that the current function binds `name`.
+    fn bind(&mut self, name: &str) {
+        if let Some(d) = self.decls.last_mut() {
+            if !d.locals.iter().any(|n| &**n == name) {
+                d.locals.push(name.into());
+            }
+        }
+    }
+
+    /// Finish a function's declarations: locals are what it binds, less what it declares
+    /// `nonlocal` or `global`.
+    fn end_decl(&mut self) -> Rc<ScopeDecl> {
+        let mut d = self.decls.pop().unwrap_or_default();
+        let (nl, gl) = (d.nonlocals.clone(), d.globals.clone());
+        d.locals.retain(|n| !nl.contains(n) && !gl.contains(n));
+        Rc::new(d)
+    }
+
     fn enter(&mut self, loc: Loc) -> bool {
         self.depth += 1;
         if self.depth > MAX_NESTING {
@@ -182,17 +214,26 @@ impl<'s> Lowerer<'s> {
                     self.unsupported(loc, "a type parameter list");
                 }
                 self.check_name(loc, f.name.as_str());
-                let params = self.params(&f.parameters, loc);
+                self.bind(f.name.as_str());
+                self.decls.push(ScopeDecl::default());
+                let sig = self.params(&f.parameters, loc);
                 let saved_loops = std::mem::replace(&mut self.loops, 0);
+                let saved_comps = std::mem::replace(&mut self.comps, 0);
                 self.funcs += 1;
                 let body = self.block(&f.body);
                 self.funcs -= 1;
                 self.loops = saved_loops;
+                self.comps = saved_comps;
+                let scope = self.end_decl();
                 StmtKind::Def(Rc::new(FuncDef {
                     name: f.name.as_str().into(),
                     loc,
-                    params,
+                    params: sig.params,
+                    positional: sig.positional,
+                    vararg: sig.vararg,
+                    kwarg: sig.kwarg,
                     body: Body::Block(body),
+                    scope,
                 }))
             }
             S::Return(_) if self.funcs == 0 => {
@@ -266,12 +307,10 @@ impl<'s> Lowerer<'s> {
             S::Continue(_) => StmtKind::Continue,
             S::Pass(_) => StmtKind::Pass,
             S::Expr(e) => StmtKind::Expr(self.expr(&e.value)),
-            S::Raise(r) => {
-                if r.cause.is_some() {
-                    self.unsupported(loc, "`raise … from …`");
-                }
-                StmtKind::Raise(r.exc.as_deref().map(|e| self.expr(e)))
-            }
+            S::Raise(r) => StmtKind::Raise(
+                r.exc.as_deref().map(|e| self.expr(e)),
+                r.cause.as_deref().map(|e| self.expr(e)),
+            ),
             S::Try(t) => {
                 if t.is_star {
                     self.unsupported(loc, "`except*`");
@@ -287,6 +326,7 @@ impl<'s> Lowerer<'s> {
                             types: h.type_.as_deref().map(|e| self.expr(e)),
                             name: h.name.as_ref().map(|n| {
                                 self.check_name(hloc, n.as_str());
+                                self.bind(n.as_str());
                                 Rc::from(n.as_str())
                             }),
                             body: self.block(&h.body),
@@ -316,6 +356,7 @@ impl<'s> Lowerer<'s> {
                     }
                     let bound = alias.asname.as_ref().unwrap_or(&alias.name).as_str();
                     self.check_name(loc, bound);
+                    self.bind(bound);
                     names.push((Rc::from(bound), None));
                 }
                 StmtKind::Import(names)
@@ -341,6 +382,7 @@ impl<'s> Lowerer<'s> {
                     }
                     let bound = alias.asname.as_ref().unwrap_or(&alias.name).as_str();
                     self.check_name(loc, bound);
+                    self.bind(bound);
                     names.push((Rc::from(bound), Some(Rc::from(attr))));
                 }
                 StmtKind::Import(names)
@@ -350,8 +392,31 @@ impl<'s> Lowerer<'s> {
             S::With(_) => return self.reject(loc, "`with`"),
             S::Match(_) => return self.reject(loc, "`match`"),
             S::TypeAlias(_) => return self.reject(loc, "a type alias"),
-            S::Global(_) => return self.reject(loc, "`global`"),
-            S::Nonlocal(_) => return self.reject(loc, "`nonlocal`"),
+            S::Global(g) => {
+                for n in &g.names {
+                    self.check_name(loc, n.as_str());
+                    if let Some(d) = self.decls.last_mut() {
+                        d.globals.push(n.as_str().into());
+                    }
+                }
+                StmtKind::Pass
+            }
+            S::Nonlocal(g) => {
+                if self.decls.is_empty() {
+                    self.problem(
+                        ProblemKind::Syntax,
+                        loc,
+                        "nonlocal declaration not allowed at module level",
+                    );
+                }
+                for n in &g.names {
+                    self.check_name(loc, n.as_str());
+                    if let Some(d) = self.decls.last_mut() {
+                        d.nonlocals.push(n.as_str().into());
+                    }
+                }
+                StmtKind::Pass
+            }
             S::IpyEscapeCommand(_) => return self.reject(loc, "an IPython escape"),
         })
     }
@@ -361,22 +426,31 @@ impl<'s> Lowerer<'s> {
         None
     }
 
-    fn params(&mut self, p: &py::Parameters, loc: Loc) -> Vec<Param> {
-        if p.vararg.is_some() || p.kwarg.is_some() {
-            self.unsupported(loc, "`*args`/`**kwargs`");
+    fn params(&mut self, p: &py::Parameters, loc: Loc) -> Sig {
+        let mut params = Vec::new();
+        for a in p.posonlyargs.iter().chain(&p.args).chain(&p.kwonlyargs) {
+            self.check_name(loc, a.parameter.name.as_str());
+            self.bind(a.parameter.name.as_str());
+            params.push(Param {
+                name: a.parameter.name.as_str().into(),
+                default: a.default.as_deref().map(|d| self.expr(d)),
+            });
         }
-        p.posonlyargs
-            .iter()
-            .chain(&p.args)
-            .chain(&p.kwonlyargs)
-            .map(|a| {
-                self.check_name(loc, a.parameter.name.as_str());
-                Param {
-                    name: a.parameter.name.as_str().into(),
-                    default: a.default.as_deref().map(|d| self.expr(d)),
-                }
+        let star = |lw: &mut Self, a: &Option<Box<py::Parameter>>| {
+            a.as_ref().map(|a| {
+                lw.check_name(loc, a.name.as_str());
+                lw.bind(a.name.as_str());
+                Rc::from(a.name.as_str())
             })
-            .collect()
+        };
+        let vararg = star(self, &p.vararg);
+        let kwarg = star(self, &p.kwarg);
+        Sig {
+            params,
+            positional: p.posonlyargs.len() + p.args.len(),
+            vararg,
+            kwarg,
+        }
     }
 
     fn target(&mut self, e: &py::Expr) -> Target {
@@ -394,10 +468,29 @@ impl<'s> Lowerer<'s> {
         match e {
             py::Expr::Name(n) => {
                 self.check_name(loc, n.id.as_str());
+                if self.comps == 0 {
+                    self.bind(n.id.as_str());
+                }
                 Target::Name(n.id.as_str().into())
             }
-            py::Expr::Tuple(t) => Target::Unpack(t.elts.iter().map(|x| self.target(x)).collect()),
-            py::Expr::List(t) => Target::Unpack(t.elts.iter().map(|x| self.target(x)).collect()),
+            py::Expr::Tuple(py::ExprTuple { elts, .. })
+            | py::Expr::List(py::ExprList { elts, .. }) => {
+                let ts: Vec<Target> = elts.iter().map(|x| self.target(x)).collect();
+                if ts
+                    .iter()
+                    .filter(|t| matches!(t, Target::Starred(_)))
+                    .count()
+                    > 1
+                {
+                    self.problem(
+                        ProblemKind::Syntax,
+                        loc,
+                        "multiple starred expressions in assignment",
+                    );
+                }
+                Target::Unpack(ts)
+            }
+            py::Expr::Starred(st) => Target::Starred(Box::new(self.target(&st.value))),
             py::Expr::Subscript(s) => Target::Subscript(self.expr(&s.value), self.expr(&s.slice)),
             py::Expr::Attribute(_) => {
                 self.unsupported(loc, "assigning to an attribute");
@@ -438,11 +531,12 @@ impl<'s> Lowerer<'s> {
                 if g.is_async {
                     self.unsupported(loc, "async comprehension");
                 }
-                CompFor {
-                    target: self.target(&g.target),
-                    iter: self.expr(&g.iter),
-                    ifs: g.ifs.iter().map(|e| self.expr(e)).collect(),
-                }
+                let iter = self.expr(&g.iter);
+                self.comps += 1;
+                let target = self.target(&g.target);
+                let ifs = g.ifs.iter().map(|e| self.expr(e)).collect();
+                self.comps -= 1;
+                CompFor { target, iter, ifs }
             })
             .collect()
     }
@@ -454,16 +548,27 @@ impl<'s> Lowerer<'s> {
                     out.push(FPart::Lit(Rc::from(&*l.value)))
                 }
                 py::InterpolatedStringElement::Interpolation(i) => {
-                    let loc = self.loc(i);
-                    if i.debug_text.is_some() {
-                        self.unsupported(loc, "the f-string `=` specifier");
-                    }
-                    let conversion = match i.conversion {
+                    let mut conversion = match i.conversion {
                         py::ConversionFlag::None => None,
                         py::ConversionFlag::Str => Some('s'),
                         py::ConversionFlag::Repr => Some('r'),
                         py::ConversionFlag::Ascii => Some('a'),
                     };
+                    if let Some(d) = &i.debug_text {
+                        // `f'{x=}'`: the expression's text, then its repr (its format
+                        // with a spec).
+                        let r = i.expression.range();
+                        let text = self
+                            .source
+                            .get(usize::from(r.start())..usize::from(r.end()))
+                            .unwrap_or("");
+                        out.push(FPart::Lit(
+                            format!("{}{text}{}", d.leading(), d.trailing()).into(),
+                        ));
+                        if conversion.is_none() && i.format_spec.is_none() {
+                            conversion = Some('r');
+                        }
+                    }
                     let mut spec = Vec::new();
                     if let Some(s) = &i.format_spec {
                         self.fparts(&s.elements, &mut spec);
@@ -503,15 +608,23 @@ impl<'s> Lowerer<'s> {
     fn expr_inner(&mut self, e: &py::Expr, loc: Loc) -> ExprKind {
         use py::Expr as E;
         match e {
-            E::NoneLiteral(_) | E::EllipsisLiteral(_) => ExprKind::None,
+            E::NoneLiteral(_) => ExprKind::None,
+            E::EllipsisLiteral(_) => ExprKind::Ellipsis,
             E::BooleanLiteral(b) => ExprKind::Bool(b.value),
             E::NumberLiteral(n) => match &n.value {
                 py::Number::Int(i) => match i.as_i64() {
                     Some(v) => ExprKind::Int(v),
-                    None => {
-                        self.unsupported(loc, "an integer literal beyond 64 bits");
-                        ExprKind::None
-                    }
+                    None => match crate::num::parse_int(&i.to_string(), 0) {
+                        Ok(Some(b)) => ExprKind::Big(Rc::new(b)),
+                        _ => {
+                            self.problem(
+                                ProblemKind::Syntax,
+                                loc,
+                                "integer literal too long (more than 4300 digits)",
+                            );
+                            ExprKind::None
+                        }
+                    },
                 },
                 py::Number::Float(f) => ExprKind::Float(*f),
                 py::Number::Complex { .. } => {
@@ -542,13 +655,8 @@ impl<'s> Lowerer<'s> {
             E::Dict(d) => {
                 let mut items = Vec::new();
                 for item in &d.items {
-                    match &item.key {
-                        Some(k) => {
-                            let k = self.expr(k);
-                            items.push((k, self.expr(&item.value)));
-                        }
-                        None => self.unsupported(loc, "`**` in a dict display"),
-                    }
+                    let k = item.key.as_ref().map(|k| self.expr(k));
+                    items.push((k, self.expr(&item.value)));
                 }
                 ExprKind::Dict(items)
             }
@@ -573,13 +681,8 @@ impl<'s> Lowerer<'s> {
                 let args = self.elts(&c.arguments.args);
                 let mut kwargs = Vec::new();
                 for k in c.arguments.keywords.iter() {
-                    match &k.arg {
-                        Some(name) => {
-                            let v = self.expr(&k.value);
-                            kwargs.push((Rc::from(name.as_str()), v));
-                        }
-                        None => self.unsupported(loc, "`**kwargs` in a call"),
-                    }
+                    let v = self.expr(&k.value);
+                    kwargs.push((k.arg.as_ref().map(|n| Rc::from(n.as_str())), v));
                 }
                 ExprKind::Call {
                     func: self.boxed(&c.func),
@@ -631,15 +734,29 @@ impl<'s> Lowerer<'s> {
                 self.boxed(&i.orelse),
             ),
             E::Lambda(l) => {
-                let params = match &l.parameters {
+                self.decls.push(ScopeDecl::default());
+                let sig = match &l.parameters {
                     Some(p) => self.params(p, loc),
-                    None => Vec::new(),
+                    None => Sig {
+                        params: Vec::new(),
+                        positional: 0,
+                        vararg: None,
+                        kwarg: None,
+                    },
                 };
+                let saved_comps = std::mem::replace(&mut self.comps, 0);
+                let body = Body::Expr(self.expr(&l.body));
+                self.comps = saved_comps;
+                let scope = self.end_decl();
                 ExprKind::Lambda(Rc::new(FuncDef {
                     name: "<lambda>".into(),
                     loc,
-                    params,
-                    body: Body::Expr(self.expr(&l.body)),
+                    params: sig.params,
+                    positional: sig.positional,
+                    vararg: sig.vararg,
+                    kwarg: sig.kwarg,
+                    body,
+                    scope,
                 }))
             }
             E::ListComp(c) => ExprKind::Comp(
@@ -674,10 +791,17 @@ impl<'s> Lowerer<'s> {
                     self.comp_fors(&c.generators, loc),
                 )
             }
-            E::Named(_) => self.reject_expr(loc, "the walrus operator `:=`"),
+            E::Named(n) => match &*n.target {
+                py::Expr::Name(t) => {
+                    self.check_name(loc, t.id.as_str());
+                    self.bind(t.id.as_str());
+                    ExprKind::Named(t.id.as_str().into(), self.boxed(&n.value))
+                }
+                _ => self.reject_expr(loc, "this `:=` target"),
+            },
             E::Await(_) => self.reject_expr(loc, "`await`"),
             E::Yield(_) | E::YieldFrom(_) => self.reject_expr(loc, "`yield`"),
-            E::Starred(_) => self.reject_expr(loc, "`*` unpacking"),
+            E::Starred(st) => ExprKind::Starred(self.boxed(&st.value)),
             E::TString(_) => self.reject_expr(loc, "a t-string"),
             E::BytesLiteral(_) => self.reject_expr(loc, "a bytes literal"),
             E::IpyEscapeCommand(_) => self.reject_expr(loc, "an IPython escape"),

@@ -272,9 +272,19 @@ impl Drop for DictObj {
 pub struct Scope {
     pub vars: RefCell<HashMap<Rc<str>, Obj>>,
     pub parent: Option<Rc<Scope>>,
+    /// A function call's declarations (None for the module and for comprehensions).
+    pub decl: Option<Rc<crate::ast::ScopeDecl>>,
 }
 
 impl Scope {
+    /// Whether `name` is a local of this function scope that is not bound yet.
+    pub fn unbound_local(&self, name: &str) -> bool {
+        self.decl
+            .as_ref()
+            .is_some_and(|d| d.locals.iter().any(|n| &**n == name))
+            && !self.vars.borrow().contains_key(name)
+    }
+
     pub fn lookup(&self, name: &str) -> Option<Obj> {
         if let Some(v) = self.vars.borrow().get(name) {
             return Some(v.clone());
@@ -368,6 +378,8 @@ pub enum Obj {
     Exc(Rc<ExcObj>),
     /// The `math` module.
     Math,
+    /// `...`.
+    Ellipsis,
 }
 
 impl Obj {
@@ -395,6 +407,7 @@ impl Obj {
             Obj::ExcType(_) => "type",
             Obj::Exc(e) => e.kind.name(),
             Obj::Math => "module",
+            Obj::Ellipsis => "ellipsis",
         }
     }
 
@@ -493,6 +506,7 @@ pub fn key_of(o: &Obj, depth: usize, nodes: &mut u64, cap: u64) -> Result<Key, K
         Obj::ExcType(k) => Key::Str(format!("<class {}>", k.name()).into()),
         Obj::Builtin(b) => Key::Str(format!("<builtin {b}>").into()),
         Obj::Math => Key::Str("<module math>".into()),
+        Obj::Ellipsis => Key::Ident(0),
         Obj::Range(a, b, s) => Key::Range(*a, *b, *s),
         Obj::List(_)
         | Obj::Dict(_)

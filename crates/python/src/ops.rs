@@ -492,7 +492,7 @@ pub fn slice(it: &mut Interp, o: &Obj, a: Obj, b: Obj, c: Obj) -> R<Obj> {
 pub fn is(l: &Obj, r: &Obj) -> bool {
     use std::rc::Rc;
     match (l, r) {
-        (Obj::None, Obj::None) => true,
+        (Obj::None, Obj::None) | (Obj::Ellipsis, Obj::Ellipsis) => true,
         (Obj::Bool(a), Obj::Bool(b)) => a == b,
         (Obj::Int(a), Obj::Int(b)) => a == b,
         (Obj::Str(a), Obj::Str(b)) => a == b,

@@ -36,7 +36,7 @@ fn rejects_with_kind_and_line() {
         [(ProblemKind::Forbidden, 2)]
     );
     assert_eq!(
-        kinds(&body("global x")),
+        kinds(&body("async def f(): pass")),
         [(ProblemKind::UnsupportedSyntax, 2)]
     );
     assert_eq!(
@@ -48,7 +48,7 @@ fn rejects_with_kind_and_line() {
         [(ProblemKind::UnsupportedSyntax, 2)]
     );
     assert_eq!(
-        kinds(&body("return (y := 2)")),
+        kinds(&body("return image @ image")),
         [(ProblemKind::UnsupportedSyntax, 2)]
     );
     assert_eq!(kinds(&body("return 1 +")), [(ProblemKind::Syntax, 2)]);

@@ -226,3 +226,18 @@ fn crop_coordinates_are_checked_and_never_wrap() {
     );
     assert_ne!(kind(&t), "none");
 }
+
+#[test]
+fn deep_recursion_cannot_overflow_a_small_host_stack() {
+    // The interpreter grows its stack on demand, so even a 512 KiB thread runs CPython's
+    // full recursion depth, and one level further is a RecursionError, not an abort.
+    let src = "def f(n):\n    return 0 if n == 0 else 1 + f(n - 1) * (1 if [x for x in [n]] else 2)\nreturn str(f(990))";
+    let over = "def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\ntry:\n    return f(5000)\nexcept RecursionError:\n    return 'deep'";
+    let h = std::thread::Builder::new()
+        .stack_size(512 << 10)
+        .spawn(move || (kind(&run(&prog(src))), kind(&run(&prog(over)))))
+        .expect("spawn");
+    let (a, b) = h.join().expect("no stack overflow");
+    assert_eq!(a, "answer 990");
+    assert_eq!(b, "answer deep");
+}

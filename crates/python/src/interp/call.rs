@@ -63,55 +63,19 @@ impl<'a> Interp<'a> {
         kwargs: Kwargs,
     ) -> R<Obj> {
         if self.frames.len() > self.limits.max_depth {
-            return Err(self.limit(format!(
-                "recursion depth limit of {} calls exceeded",
-                self.limits.max_depth
-            )));
+            // As in CPython, a catchable RecursionError (the step budget still bounds
+            // programs that keep catching it).
+            return Err(self.exc(
+                ExcKind::RecursionError,
+                format!(
+                    "maximum recursion depth exceeded (recursion depth limit of {} calls)",
+                    self.limits.max_depth
+                ),
+            ));
         }
         let def = f.def.clone();
-        if args.len() > def.params.len() {
-            return Err(self.type_error(format!(
-                "{}() takes {} positional arguments but {} were given",
-                def.name,
-                def.params.len(),
-                args.len()
-            )));
-        }
-        let scope = self.new_scope(Some(f.scope.clone()))?;
-        let mut bound: Vec<Option<Obj>> = args.into_iter().map(Some).collect();
-        bound.resize(def.params.len(), None);
-        for (name, v) in kwargs {
-            let Some(i) = def.params.iter().position(|p| p.name == name) else {
-                return Err(self.type_error(format!(
-                    "{}() got an unexpected keyword argument '{name}'",
-                    def.name
-                )));
-            };
-            if bound[i].is_some() {
-                return Err(self.type_error(format!(
-                    "{}() got multiple values for argument '{name}'",
-                    def.name
-                )));
-            }
-            bound[i] = Some(v);
-        }
-        {
-            let mut vars = scope.vars.borrow_mut();
-            for ((p, v), default) in def.params.iter().zip(bound).zip(&f.defaults) {
-                match v.or_else(|| default.clone()) {
-                    Some(v) => {
-                        vars.insert(p.name.clone(), v);
-                    }
-                    None => {
-                        drop(vars);
-                        return Err(self.type_error(format!(
-                            "{}() missing required argument: '{}'",
-                            def.name, p.name
-                        )));
-                    }
-                }
-            }
-        }
+        let scope = self.new_scope(Some(f.scope.clone()), Some(def.scope.clone()))?;
+        self.bind_args(&f, &scope, args, kwargs)?;
         let saved = std::mem::replace(&mut self.scope, scope);
         self.frames.push(TbEntry {
             func: def.name.clone(),
@@ -141,6 +105,84 @@ impl<'a> Interp<'a> {
             )),
             Err(fatal) => Err(fatal),
         }
+    }
+
+    /// Bind call arguments to parameters with Python's rules: positional first (extras into
+    /// `*args`), then keywords (unknown ones into `**kwargs`), then defaults.
+    fn bind_args(
+        &mut self,
+        f: &Function,
+        scope: &Rc<crate::obj::Scope>,
+        args: Vec<Obj>,
+        kwargs: Kwargs,
+    ) -> R<()> {
+        let def = &f.def;
+        let npos = def.positional;
+        let mut bound: Vec<Option<Obj>> = vec![None; def.params.len()];
+        let mut extra = Vec::new();
+        for (i, a) in args.into_iter().enumerate() {
+            if i < npos {
+                bound[i] = Some(a);
+            } else {
+                extra.push(a);
+            }
+        }
+        if !extra.is_empty() && def.vararg.is_none() {
+            return Err(self.type_error(format!(
+                "{}() takes {} positional argument{} but {} were given",
+                def.name,
+                npos,
+                if npos == 1 { "" } else { "s" },
+                npos + extra.len()
+            )));
+        }
+        let mut extra_kw = Vec::new();
+        for (name, v) in kwargs {
+            match def.params.iter().position(|p| p.name == name) {
+                Some(i) if bound[i].is_some() => {
+                    return Err(self.type_error(format!(
+                        "{}() got multiple values for argument '{name}'",
+                        def.name
+                    )));
+                }
+                Some(i) => bound[i] = Some(v),
+                None if def.kwarg.is_some() => extra_kw.push((Obj::Str(name), v)),
+                None => {
+                    return Err(self.type_error(format!(
+                        "{}() got an unexpected keyword argument '{name}'",
+                        def.name
+                    )));
+                }
+            }
+        }
+        let mut vals = Vec::with_capacity(bound.len() + 2);
+        for (i, ((p, v), default)) in def.params.iter().zip(bound).zip(&f.defaults).enumerate() {
+            match v.or_else(|| default.clone()) {
+                Some(v) => vals.push((p.name.clone(), v)),
+                None => {
+                    let kind = if i < npos {
+                        "positional"
+                    } else {
+                        "keyword-only"
+                    };
+                    return Err(self.type_error(format!(
+                        "{}() missing 1 required {kind} argument: '{}'",
+                        def.name, p.name
+                    )));
+                }
+            }
+        }
+        if let Some(n) = &def.vararg {
+            vals.push((n.clone(), self.new_tuple(extra)?));
+        }
+        if let Some(n) = &def.kwarg {
+            vals.push((n.clone(), self.new_dict(extra_kw)?));
+        }
+        let mut vars = scope.vars.borrow_mut();
+        for (n, v) in vals {
+            vars.insert(n, v);
+        }
+        Ok(())
     }
 
     /// `o.name` for reading.

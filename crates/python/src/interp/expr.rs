@@ -109,7 +109,7 @@ impl ObjIter {
 impl<'a> Interp<'a> {
     /// Evaluate an expression (boxed, so evaluation can recurse and suspend anywhere).
     pub fn eval<'b>(&'b mut self, e: &'b Expr) -> LocalFut<'b, R<Obj>> {
-        Box::pin(async move {
+        Box::pin(super::Grow(Box::pin(async move {
             if let Err(c) = self.enter_eval() {
                 self.leave_eval();
                 return Err(c);
@@ -117,7 +117,7 @@ impl<'a> Interp<'a> {
             let r = self.eval_inner(e).await;
             self.leave_eval();
             r
-        })
+        })))
     }
 
     async fn eval_inner(&mut self, e: &Expr) -> R<Obj> {
@@ -126,6 +126,16 @@ impl<'a> Interp<'a> {
             ExprKind::None => Obj::None,
             ExprKind::Bool(b) => Obj::Bool(*b),
             ExprKind::Int(i) => Obj::Int(*i),
+            ExprKind::Big(b) => Obj::Big(b.clone()),
+            ExprKind::Ellipsis => Obj::Ellipsis,
+            ExprKind::Starred(_) => {
+                return Err(self.exc(ExcKind::TypeError, "can't use starred expression here"))
+            }
+            ExprKind::Named(name, value) => {
+                let v = self.eval(value).await?;
+                self.bind(name, v.clone(), true);
+                v
+            }
             ExprKind::Float(f) => Obj::Float(*f),
             ExprKind::Str(s) => Obj::Str(s.clone()),
             ExprKind::FString(parts) => {
@@ -148,9 +158,24 @@ impl<'a> Interp<'a> {
             ExprKind::Dict(items) => {
                 let mut pairs = Vec::with_capacity(items.len());
                 for (k, v) in items {
-                    let k = self.eval(k).await?;
-                    let v = self.eval(v).await?;
-                    pairs.push((k, v));
+                    match k {
+                        Some(k) => {
+                            let k = self.eval(k).await?;
+                            let v = self.eval(v).await?;
+                            pairs.push((k, v));
+                        }
+                        None => {
+                            let m = self.eval(v).await?;
+                            let Obj::Dict(d) = &m else {
+                                return Err(self.type_error(format!(
+                                    "'{}' object is not a mapping",
+                                    m.type_name()
+                                )));
+                            };
+                            let entries = d.table.borrow().entries.clone();
+                            pairs.extend(entries);
+                        }
+                    }
                 }
                 self.new_dict(pairs)?
             }
@@ -196,10 +221,32 @@ impl<'a> Interp<'a> {
                 }
                 let f = self.eval(func).await?;
                 let args = self.eval_all(args).await?;
-                let mut kw = Vec::with_capacity(kwargs.len());
+                let mut kw: Vec<(Rc<str>, Obj)> = Vec::with_capacity(kwargs.len());
                 for (name, v) in kwargs {
                     let v = self.eval(v).await?;
-                    kw.push((name.clone(), v));
+                    match name {
+                        Some(n) => kw.push((n.clone(), v)),
+                        None => {
+                            let Obj::Dict(d) = &v else {
+                                return Err(self.type_error(format!(
+                                    "argument after ** must be a mapping, not {}",
+                                    v.type_name()
+                                )));
+                            };
+                            let entries = d.table.borrow().entries.clone();
+                            for (k, x) in entries {
+                                let Obj::Str(k) = k else {
+                                    return Err(self.type_error("keywords must be strings"));
+                                };
+                                if kw.iter().any(|(n, _)| *n == k) {
+                                    return Err(self.type_error(format!(
+                                        "got multiple values for keyword argument '{k}'"
+                                    )));
+                                }
+                                kw.push((k, x));
+                            }
+                        }
+                    }
                 }
                 self.set_loc(e.loc);
                 self.call_obj(f, args, kw, e.loc).await?
@@ -306,6 +353,14 @@ impl<'a> Interp<'a> {
     }
 
     fn lookup(&self, name: &str) -> R<Obj> {
+        if self.scope.unbound_local(name) {
+            return Err(self.exc(
+                ExcKind::UnboundLocalError,
+                format!(
+                    "cannot access local variable '{name}' where it is not associated with a value"
+                ),
+            ));
+        }
         if let Some(v) = self.scope.lookup(name) {
             return Ok(v);
         }
@@ -315,10 +370,17 @@ impl<'a> Interp<'a> {
         Err(self.exc(ExcKind::NameError, format!("name '{name}' is not defined")))
     }
 
+    /// Evaluate a list of expressions, expanding `*iterable` ones.
     pub async fn eval_all(&mut self, items: &[Expr]) -> R<Vec<Obj>> {
         let mut out = Vec::with_capacity(items.len());
         for x in items {
-            out.push(self.eval(x).await?);
+            if let ExprKind::Starred(inner) = &x.kind {
+                let v = self.eval(inner).await?;
+                let more = self.collect(&v)?;
+                out.extend(more);
+            } else {
+                out.push(self.eval(x).await?);
+            }
         }
         Ok(out)
     }
@@ -450,7 +512,7 @@ impl<'a> Interp<'a> {
         out: &'b mut CompOut,
     ) -> LocalFut<'b, R<()>> {
         Box::pin(async move {
-            let scope = self.new_scope(Some(self.scope.clone()))?;
+            let scope = self.new_scope(Some(self.scope.clone()), None)?;
             let saved = std::mem::replace(&mut self.scope, scope);
             let r = self.comp_level(elt, value, gens, 0, out).await;
             self.scope = saved;
@@ -520,20 +582,69 @@ impl<'a> Interp<'a> {
     pub fn assign<'b>(&'b mut self, t: &'b Target, v: Obj) -> LocalFut<'b, R<()>> {
         Box::pin(async move {
             match t {
-                Target::Name(n) => {
-                    self.scope.vars.borrow_mut().insert(n.clone(), v);
+                Target::Name(n) => self.bind(n, v, false),
+                Target::Starred(_) => {
+                    return Err(self.exc(
+                        ExcKind::TypeError,
+                        "starred assignment target must be in a list or tuple",
+                    ))
                 }
                 Target::Unpack(targets) => {
-                    let items = self.collect(&v)?;
-                    if items.len() != targets.len() {
-                        return Err(self.value_error(format!(
-                            "cannot unpack {} values into {} targets",
-                            items.len(),
-                            targets.len()
-                        )));
-                    }
-                    for (t, x) in targets.iter().zip(items) {
-                        self.assign(t, x).await?;
+                    let items = match &v {
+                        Obj::List(_) | Obj::Tuple(_) | Obj::Str(_) | Obj::Range(..) => {
+                            self.collect(&v)?
+                        }
+                        Obj::Dict(_) | Obj::Set(_) | Obj::DictView(_) | Obj::Iter(_) => {
+                            self.collect(&v)?
+                        }
+                        o => {
+                            return Err(self.type_error(format!(
+                                "cannot unpack non-iterable {} object",
+                                o.type_name()
+                            )))
+                        }
+                    };
+                    let star = targets.iter().position(|t| matches!(t, Target::Starred(_)));
+                    let n = targets.len();
+                    match star {
+                        None if items.len() != n => {
+                            return Err(self.value_error(if items.len() > n {
+                                format!("too many values to unpack (expected {n})")
+                            } else {
+                                format!(
+                                    "not enough values to unpack (expected {n}, got {})",
+                                    items.len()
+                                )
+                            }));
+                        }
+                        None => {
+                            for (t, x) in targets.iter().zip(items) {
+                                self.assign(t, x).await?;
+                            }
+                        }
+                        Some(si) => {
+                            if items.len() < n - 1 {
+                                return Err(self.value_error(format!(
+                                    "not enough values to unpack (expected at least {}, got {})",
+                                    n - 1,
+                                    items.len()
+                                )));
+                            }
+                            let after = n - 1 - si;
+                            let mut items = items;
+                            let tail = items.split_off(items.len() - after);
+                            let middle = items.split_off(si);
+                            for (t, x) in targets[..si].iter().zip(items) {
+                                self.assign(t, x).await?;
+                            }
+                            let rest = self.new_list(middle)?;
+                            if let Target::Starred(t) = &targets[si] {
+                                self.assign(t, rest).await?;
+                            }
+                            for (t, x) in targets[si + 1..].iter().zip(tail) {
+                                self.assign(t, x).await?;
+                            }
+                        }
                     }
                 }
                 Target::Subscript(obj, idx) => {

@@ -27,7 +27,27 @@ pub(crate) type LocalFut<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// Deepest nesting of evaluation calls at once (expressions inside statements inside calls);
 /// bounds the host's native stack whatever the program does.
-pub const MAX_EVAL_DEPTH: usize = 1200;
+pub const MAX_EVAL_DEPTH: usize = 50_000;
+
+/// Stack kept free below each evaluation step, and the size of each stack segment added
+/// when less is left (see [`Grow`]).
+const RED_ZONE: usize = 256 << 10;
+const STACK_SEGMENT: usize = 4 << 20;
+
+/// A future polled on a stack that is grown on demand, so deep Python recursion (each level
+/// is a few nested polls) never overflows the host thread's stack.
+pub(crate) struct Grow<F>(pub Pin<Box<F>>);
+
+impl<F: Future> Future for Grow<F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let inner = self.0.as_mut();
+        stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || inner.poll(cx))
+    }
+}
 
 /// Bytes charged per string object made from a larger one (the object, its heap block).
 pub const STR_OBJ_BYTES: u64 = 48;
@@ -313,11 +333,16 @@ impl<'a> Interp<'a> {
         Ok(Obj::Set(self.new_table(pairs)?))
     }
 
-    pub fn new_scope(&mut self, parent: Option<Rc<Scope>>) -> R<Rc<Scope>> {
+    pub fn new_scope(
+        &mut self,
+        parent: Option<Rc<Scope>>,
+        decl: Option<Rc<crate::ast::ScopeDecl>>,
+    ) -> R<Rc<Scope>> {
         self.alloc(64)?;
         let s = Rc::new(Scope {
             vars: Default::default(),
             parent,
+            decl,
         });
         self.tracked.push(Tracked::Scope(Rc::downgrade(&s)));
         Ok(s)
@@ -351,6 +376,54 @@ impl<'a> Interp<'a> {
                 Err(self.limit("value too large to hash within the instruction and memory budgets"))
             }
         }
+    }
+
+    /// Bind `name` as an assignment in the current scope does: to the enclosing function's
+    /// variable if declared `nonlocal`, to the module's if `global`, and from inside a
+    /// comprehension (`:=` only, `walrus` true) to the enclosing function.
+    pub fn bind(&mut self, name: &Rc<str>, v: Obj, walrus: bool) {
+        let mut scope = self.scope.clone();
+        if walrus {
+            while scope.decl.is_none() {
+                match &scope.parent {
+                    Some(p) if !Rc::ptr_eq(&scope, &self.globals) => scope = p.clone(),
+                    _ => break,
+                }
+            }
+        }
+        if let Some(d) = scope.decl.clone() {
+            if d.globals.iter().any(|n| n == name) {
+                self.globals.vars.borrow_mut().insert(name.clone(), v);
+                return;
+            }
+            if d.nonlocals.iter().any(|n| n == name) {
+                let mut s = scope.parent.clone();
+                while let Some(p) = s {
+                    if Rc::ptr_eq(&p, &self.globals) {
+                        break;
+                    }
+                    if p.vars.borrow().contains_key(name)
+                        || p.decl.as_ref().is_some_and(|d| d.locals.contains(name))
+                    {
+                        p.vars.borrow_mut().insert(name.clone(), v);
+                        return;
+                    }
+                    s = p.parent.clone();
+                }
+            }
+        }
+        scope.vars.borrow_mut().insert(name.clone(), v);
+    }
+
+    /// The current value of `name` for an augmented assignment (`x += 1`).
+    pub fn bound_value(&self, name: &str) -> Option<Obj> {
+        let declared = self.scope.decl.as_ref().is_some_and(|d| {
+            d.nonlocals.iter().any(|n| &**n == name) || d.globals.iter().any(|n| &**n == name)
+        });
+        if declared {
+            return self.scope.lookup(name);
+        }
+        self.scope.vars.borrow().get(name).cloned()
     }
 
     /// Append program output (`print`), within the output budget.

@@ -67,7 +67,7 @@
 >>> dict.fromkeys(range(3), 'x')
 >>> isinstance(None, type(None))
 >>> print('hello')
->>> reversed('abc')
+>>> list(reversed('abc'))
 >>> next(iter('xyz'))
 >>> list(iter([1, 2]))
 >>> callable(print)
