@@ -72,6 +72,27 @@ const MATH_FNS: &[&str] = &[
     "math.atan2",
     "math.hypot",
     "math.isclose",
+    "math.gcd",
+    "math.lcm",
+    "math.trunc",
+    "math.factorial",
+    "math.log2",
+    "math.log10",
+    "math.prod",
+    "math.degrees",
+    "math.radians",
+    "math.isqrt",
+    "math.comb",
+    "math.perm",
+    "math.isnan",
+    "math.isinf",
+    "math.isfinite",
+    "math.asin",
+    "math.acos",
+    "math.atan",
+    "math.copysign",
+    "math.fsum",
+    "math.dist",
 ];
 
 /// The type a builtin names, if it is a type (`int`, `str`, …): its repr is `<class '…'>`
@@ -101,6 +122,8 @@ pub fn math_attr(name: &str) -> Option<Obj> {
         "pi" => Some(Obj::Float(std::f64::consts::PI)),
         "e" => Some(Obj::Float(std::f64::consts::E)),
         "inf" => Some(Obj::Float(f64::INFINITY)),
+        "nan" => Some(Obj::Float(f64::NAN)),
+        "tau" => Some(Obj::Float(std::f64::consts::TAU)),
         _ => MATH_FNS
             .iter()
             .find(|f| f.strip_prefix("math.") == Some(name))
@@ -259,6 +282,7 @@ impl<'a> Interp<'a> {
                     Obj::List(l) => l.items.borrow().len(),
                     Obj::Tuple(t) => t.items.len(),
                     Obj::Dict(d) | Obj::Set(d) => d.table.borrow().len(),
+                    Obj::DictView(v) => v.0.table.borrow().len(),
                     Obj::Range(a, b, s) => range_len(*a, *b, *s) as usize,
                     o => {
                         return Err(self.type_error(format!(
@@ -414,16 +438,23 @@ impl<'a> Interp<'a> {
                 }))
             }
             "map" | "filter" => {
-                self.arity(name, &args, 2, 2)?;
-                let items = self.collect(&args[1])?;
-                let mut out = Vec::with_capacity(items.len());
-                for x in items {
+                if args.len() < 2 || (name == "filter" && args.len() != 2) {
+                    return Err(
+                        self.type_error(format!("{name}() needs a function and an iterable"))
+                    );
+                }
+                let mut cols = Vec::with_capacity(args.len() - 1);
+                for a in &args[1..] {
+                    cols.push(self.collect(a)?);
+                }
+                let n = cols.iter().map(Vec::len).min().unwrap_or(0);
+                let mut out = Vec::with_capacity(n);
+                for i in 0..n {
+                    let row: Vec<Obj> = cols.iter().map(|c| c[i].clone()).collect();
+                    let x = row[0].clone();
                     let y = match &args[0] {
                         Obj::None if name == "filter" => x.clone(),
-                        f => {
-                            self.call_obj(f.clone(), vec![x.clone()], Vec::new(), loc)
-                                .await?
-                        }
+                        f => self.call_obj(f.clone(), row, Vec::new(), loc).await?,
                     };
                     if name == "map" {
                         out.push(y);
@@ -525,6 +556,9 @@ impl<'a> Interp<'a> {
 
     fn math_call(&mut self, name: &str, args: &[Obj]) -> R<Obj> {
         let f = name.trim_start_matches("math.");
+        if let Some(r) = crate::builtins_num::math_more(self, f, args)? {
+            return Ok(r);
+        }
         let two = matches!(f, "pow" | "atan2" | "hypot" | "isclose");
         self.arity(
             name,

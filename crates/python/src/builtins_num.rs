@@ -307,3 +307,187 @@ impl<'a> Interp<'a> {
         }
     }
 }
+
+fn int_args(it: &Interp, f: &str, args: &[Obj]) -> R<Vec<BigInt>> {
+    args.iter()
+        .map(|a| {
+            num::to_big(a).ok_or_else(|| {
+                it.type_error(format!(
+                    "'{}' object cannot be interpreted as an integer ({f})",
+                    a.type_name()
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The `math` functions beyond the basic float ones; None when `f` is not one of them.
+pub(crate) fn math_more(it: &mut Interp, f: &str, args: &[Obj]) -> R<Option<Obj>> {
+    let need = |it: &Interp, n: usize| -> R<()> {
+        if args.len() != n {
+            return Err(it.type_error(format!(
+                "math.{f}() takes {n} argument(s) ({} given)",
+                args.len()
+            )));
+        }
+        Ok(())
+    };
+    let fl = |it: &Interp, o: &Obj| -> R<f64> {
+        if matches!(o, Obj::Str(_)) || o.as_f64().is_none() {
+            return Err(it.type_error(format!("must be real number, not {}", o.type_name())));
+        }
+        num::int_to_f64(it, o)
+    };
+    let domain = |it: &Interp| it.value_error("math domain error");
+    Ok(Some(match f {
+        "gcd" | "lcm" => {
+            let v = int_args(it, f, args)?;
+            let mut acc = if f == "gcd" {
+                BigInt::from(0)
+            } else {
+                BigInt::from(1)
+            };
+            for x in v {
+                acc = if f == "gcd" { acc.gcd(&x) } else { acc.lcm(&x) };
+            }
+            num::int_obj(acc)
+        }
+        "trunc" => {
+            need(it, 1)?;
+            match &args[0] {
+                Obj::Float(x) => num::float_to_int(it, *x)?,
+                o if o.is_int() => num::int_obj(num::to_big(o).unwrap_or_default()),
+                o => {
+                    return Err(it.type_error(format!(
+                        "type {} doesn't define __trunc__ method",
+                        o.type_name()
+                    )))
+                }
+            }
+        }
+        "factorial" => {
+            need(it, 1)?;
+            let Some(n) = args[0].as_int().filter(|_| args[0].is_int()) else {
+                return Err(it.type_error("factorial() only accepts integral values"));
+            };
+            if n < 0 {
+                return Err(it.value_error("factorial() not defined for negative values"));
+            }
+            // About n·log2(n) bits: charged before computing.
+            let bits = (n as u64).saturating_mul(64 - (n as u64).leading_zeros() as u64);
+            it.alloc(bits / 8)?;
+            it.tick(n as u64)?;
+            let mut acc = BigInt::from(1);
+            for k in 2..=n {
+                acc *= k;
+            }
+            num::int_obj(acc)
+        }
+        "isqrt" => {
+            need(it, 1)?;
+            let v = int_args(it, f, args)?.remove(0);
+            if v.is_negative() {
+                return Err(it.value_error("isqrt() argument must be nonnegative"));
+            }
+            num::int_obj(v.sqrt())
+        }
+        "comb" | "perm" => {
+            let v = int_args(it, f, args)?;
+            if v.len() != 2 {
+                return Err(it.type_error(format!("{f} expected 2 arguments")));
+            }
+            let (n, k) = (&v[0], &v[1]);
+            if n.is_negative() || k.is_negative() {
+                return Err(it.value_error("n must be a non-negative integer"));
+            }
+            if k > n {
+                return Ok(Some(Obj::Int(0)));
+            }
+            let k = k.try_into().unwrap_or(u32::MAX) as u64;
+            it.tick(k)?;
+            it.alloc((k / 8).saturating_mul(n.bits()))?;
+            let mut acc = BigInt::from(1);
+            for i in 0..k {
+                acc *= n - BigInt::from(i);
+            }
+            if f == "comb" {
+                let mut d = BigInt::from(1);
+                for i in 2..=k {
+                    d *= i;
+                }
+                acc /= d;
+            }
+            num::int_obj(acc)
+        }
+        "prod" => {
+            need(it, 1)?;
+            let items = it.collect(&args[0])?;
+            let mut acc = Obj::Int(1);
+            for x in &items {
+                acc = ops::binop(it, BinOp::Mul, &acc, x)?;
+            }
+            acc
+        }
+        "fsum" => {
+            need(it, 1)?;
+            let items = it.collect(&args[0])?;
+            // Neumaier summation: exact to the last bit in ordinary cases, like math.fsum.
+            let (mut sum, mut c) = (0.0f64, 0.0f64);
+            for x in &items {
+                let v = fl(it, x)?;
+                let t = sum + v;
+                if sum.abs() >= v.abs() {
+                    c += (sum - t) + v;
+                } else {
+                    c += (v - t) + sum;
+                }
+                sum = t;
+            }
+            Obj::Float(sum + c)
+        }
+        "log2" | "log10" | "degrees" | "radians" | "asin" | "acos" | "atan" => {
+            need(it, 1)?;
+            let x = fl(it, &args[0])?;
+            Obj::Float(match f {
+                "log2" if x <= 0.0 => return Err(domain(it)),
+                "log10" if x <= 0.0 => return Err(domain(it)),
+                "log2" => x.log2(),
+                "log10" => x.log10(),
+                "degrees" => x.to_degrees(),
+                "radians" => x.to_radians(),
+                "asin" | "acos" if !(-1.0..=1.0).contains(&x) => return Err(domain(it)),
+                "asin" => x.asin(),
+                "acos" => x.acos(),
+                _ => x.atan(),
+            })
+        }
+        "isnan" | "isinf" | "isfinite" => {
+            need(it, 1)?;
+            let x = fl(it, &args[0])?;
+            Obj::Bool(match f {
+                "isnan" => x.is_nan(),
+                "isinf" => x.is_infinite(),
+                _ => x.is_finite(),
+            })
+        }
+        "copysign" => {
+            need(it, 2)?;
+            Obj::Float(fl(it, &args[0])?.copysign(fl(it, &args[1])?))
+        }
+        "dist" => {
+            need(it, 2)?;
+            let a = it.collect(&args[0])?;
+            let b = it.collect(&args[1])?;
+            if a.len() != b.len() {
+                return Err(it.value_error("both points must have the same number of dimensions"));
+            }
+            let mut s = 0.0;
+            for (x, y) in a.iter().zip(&b) {
+                let d = fl(it, x)? - fl(it, y)?;
+                s += d * d;
+            }
+            Obj::Float(s.sqrt())
+        }
+        _ => return Ok(None),
+    }))
+}

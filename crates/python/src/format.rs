@@ -256,6 +256,15 @@ fn write_inner(
         Obj::Math => out.push_str("<module 'math' (built-in)>"),
         Obj::Iter(_) => out.push_str("<iterator object>"),
         Obj::Ellipsis => out.push_str("Ellipsis"),
+        Obj::Slice(sl) => {
+            out.push_str("slice(");
+            write_value(it, &sl.0, true, depth + 1, printing, out)?;
+            out.push_str(", ");
+            write_value(it, &sl.1, true, depth + 1, printing, out)?;
+            out.push_str(", ");
+            write_value(it, &sl.2, true, depth + 1, printing, out)?;
+            out.push(')');
+        }
     }
     Ok(())
 }

@@ -53,6 +53,7 @@ mod ops;
 pub mod patch;
 mod run;
 mod spec;
+mod str_methods;
 
 pub use run::{
     check_program, run_python_program, run_python_programs, run_python_programs_streaming,

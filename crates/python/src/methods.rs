@@ -1,32 +1,12 @@
 //! Methods of `str`, `list`, `dict`, `set` and `tuple` (those that never call back into
 //! Python code; `list.sort(key=…)` lives with the builtins because its key may).
 
-use crate::interp::{Interp, R, STR_OBJ_BYTES};
-use crate::obj::{ExcKind, Obj};
+use crate::interp::{Interp, Kwargs, R, STR_OBJ_BYTES};
+use crate::obj::{ExcKind, Obj, ViewKind};
 use crate::{format, ops};
+use std::rc::Rc;
 
-pub const STR_METHODS: &[&str] = &[
-    "lower",
-    "upper",
-    "strip",
-    "lstrip",
-    "rstrip",
-    "split",
-    "join",
-    "startswith",
-    "endswith",
-    "replace",
-    "format",
-    "find",
-    "count",
-    "isdigit",
-    "isalpha",
-    "isnumeric",
-    "capitalize",
-    "title",
-    "index",
-    "splitlines",
-];
+pub use crate::str_methods::STR_METHODS;
 pub const LIST_METHODS: &[&str] = &[
     "append", "extend", "pop", "index", "count", "sort", "insert", "remove", "reverse", "copy",
     "clear",
@@ -37,9 +17,12 @@ pub const DICT_METHODS: &[&str] = &[
     "values",
     "items",
     "pop",
+    "popitem",
     "update",
     "setdefault",
     "copy",
+    "clear",
+    "fromkeys",
 ];
 pub const SET_METHODS: &[&str] = &[
     "add",
@@ -48,6 +31,16 @@ pub const SET_METHODS: &[&str] = &[
     "union",
     "intersection",
     "difference",
+    "symmetric_difference",
+    "issubset",
+    "issuperset",
+    "isdisjoint",
+    "update",
+    "intersection_update",
+    "difference_update",
+    "symmetric_difference_update",
+    "pop",
+    "clear",
     "copy",
 ];
 
@@ -72,13 +65,43 @@ fn str_arg<'o>(it: &Interp, name: &str, o: &'o Obj) -> R<&'o str> {
 }
 
 /// Call a method of a built-in type.
-pub fn call(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>) -> R<Obj> {
+pub fn call(it: &mut Interp, recv: &Obj, name: &str, mut args: Vec<Obj>, kwargs: Kwargs) -> R<Obj> {
     it.tick(1)?;
+    if !kwargs.is_empty() && !matches!(recv, Obj::Dict(_)) {
+        // Keyword arguments of the methods that take them become positional ones.
+        let params = match recv {
+            Obj::Str(_) => crate::str_methods::keyword_params(name),
+            _ => &[],
+        };
+        for (k, v) in kwargs {
+            let Some(i) = params.iter().position(|p| **p == *k) else {
+                return Err(
+                    it.type_error(format!("{name}() got an unexpected keyword argument '{k}'"))
+                );
+            };
+            if args.len() > i && !matches!(args[i], Obj::None) {
+                return Err(
+                    it.type_error(format!("{name}() got multiple values for argument '{k}'"))
+                );
+            }
+            while args.len() <= i {
+                args.push(Obj::None);
+            }
+            args[i] = v;
+        }
+        // A defaulted `sep` left as None is what `split(maxsplit=1)` means.
+        if let (Obj::Str(_), "split" | "rsplit") = (recv, name) {
+            if let Some(Obj::None) = args.get(1) {
+                args[1] = Obj::Int(-1);
+            }
+        }
+        return call(it, recv, name, args, Vec::new());
+    }
     match recv {
-        Obj::Str(s) => str_method(it, s, name, args),
+        Obj::Str(s) => crate::str_methods::call(it, s, name, args),
         Obj::List(_) => list_method(it, recv, name, args),
         Obj::Tuple(t) => seq_query(it, &t.items, name, &args),
-        Obj::Dict(_) => dict_method(it, recv, name, args),
+        Obj::Dict(_) => dict_method(it, recv, name, args, kwargs),
         Obj::Set(_) => set_method(it, recv, name, args),
         o => Err(it.exc(
             ExcKind::AttributeError,
@@ -188,52 +211,15 @@ fn split_ws_max(s: &str, max: usize, from_right: bool) -> Vec<Obj> {
     out
 }
 
-fn str_method(it: &mut Interp, s: &str, name: &str, args: Vec<Obj>) -> R<Obj> {
-    it.tick(1 + s.len() as u64 / 64)?;
+/// `split`, `rsplit`, `splitlines` and `join` of `s`.
+pub(crate) fn split_join(it: &mut Interp, s: &str, name: &str, args: Vec<Obj>) -> R<Obj> {
     let chars_arg = |it: &Interp, i: usize| -> R<Option<String>> {
         match args.get(i) {
             None | Some(Obj::None) => Ok(None),
             Some(o) => Ok(Some(str_arg(it, name, o)?.to_string())),
         }
     };
-    let out = match name {
-        "lower" => s.to_lowercase(),
-        "upper" => s.to_uppercase(),
-        "capitalize" => {
-            let mut c = s.chars();
-            match c.next() {
-                Some(f) => f
-                    .to_uppercase()
-                    .chain(c.flat_map(|x| x.to_lowercase()))
-                    .collect(),
-                None => String::new(),
-            }
-        }
-        "title" => {
-            let mut out = String::new();
-            let mut prev_alpha = false;
-            for c in s.chars() {
-                if prev_alpha {
-                    out.extend(c.to_lowercase());
-                } else {
-                    out.extend(c.to_uppercase());
-                }
-                prev_alpha = c.is_alphabetic();
-            }
-            out
-        }
-        "strip" | "lstrip" | "rstrip" => {
-            let set = chars_arg(it, 0)?;
-            let pred = |c: char| match &set {
-                Some(set) => set.contains(c),
-                None => c.is_whitespace(),
-            };
-            match name {
-                "strip" => s.trim_matches(pred).to_string(),
-                "lstrip" => s.trim_start_matches(pred).to_string(),
-                _ => s.trim_end_matches(pred).to_string(),
-            }
-        }
+    match name {
         "split" | "rsplit" => {
             want(it, name, &args, 0, 2)?;
             let max = match args.get(1) {
@@ -262,7 +248,7 @@ fn str_method(it: &mut Interp, s: &str, name: &str, args: Vec<Obj>) -> R<Obj> {
                 (None, true, rs) => split_ws_max(s, max as usize, rs),
                 (None, false, _) => s.split_whitespace().map(Obj::str).collect(),
             };
-            return it.new_list(parts);
+            it.new_list(parts)
         }
         "splitlines" => {
             want(it, name, &args, 0, 1)?;
@@ -272,7 +258,7 @@ fn str_method(it: &mut Interp, s: &str, name: &str, args: Vec<Obj>) -> R<Obj> {
             charge_parts(it, s, n)?;
             let mut parts = Vec::with_capacity(n);
             split_lines(s, keep, |p| parts.push(Obj::str(p)));
-            return it.new_list(parts);
+            it.new_list(parts)
         }
         "join" => {
             want(it, name, &args, 1, 1)?;
@@ -297,74 +283,10 @@ fn str_method(it: &mut Interp, s: &str, name: &str, args: Vec<Obj>) -> R<Obj> {
                     out.push_str(p);
                 }
             }
-            return Ok(Obj::str(out));
+            Ok(Obj::str(out))
         }
-        "startswith" | "endswith" => {
-            want(it, name, &args, 1, 1)?;
-            let pats: Vec<String> = match &args[0] {
-                Obj::Tuple(t) => t
-                    .items
-                    .iter()
-                    .map(|x| str_arg(it, name, x).map(String::from))
-                    .collect::<R<_>>()?,
-                o => vec![str_arg(it, name, o)?.to_string()],
-            };
-            let f = |p: &String| {
-                if name == "startswith" {
-                    s.starts_with(p.as_str())
-                } else {
-                    s.ends_with(p.as_str())
-                }
-            };
-            return Ok(Obj::Bool(pats.iter().any(f)));
-        }
-        "replace" => {
-            want(it, name, &args, 2, 2)?;
-            let from = str_arg(it, name, &args[0])?;
-            let to = str_arg(it, name, &args[1])?;
-            let n = if from.is_empty() {
-                s.chars().count() + 1
-            } else {
-                s.matches(from).count()
-            };
-            it.alloc((s.len() as u64).saturating_add((n as u64).saturating_mul(to.len() as u64)))?;
-            s.replace(from, to)
-        }
-        "find" | "index" | "count" => {
-            want(it, name, &args, 1, 1)?;
-            let pat = str_arg(it, name, &args[0])?;
-            return match name {
-                "count" => Ok(Obj::Int(if pat.is_empty() {
-                    s.chars().count() as i64 + 1
-                } else {
-                    s.matches(pat).count() as i64
-                })),
-                _ => match s.find(pat) {
-                    Some(b) => Ok(Obj::Int(s[..b].chars().count() as i64)),
-                    None if name == "find" => Ok(Obj::Int(-1)),
-                    None => Err(it.value_error("substring not found")),
-                },
-            };
-        }
-        "isdigit" | "isnumeric" => {
-            return Ok(Obj::Bool(
-                !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()),
-            ))
-        }
-        "isalpha" => {
-            return Ok(Obj::Bool(
-                !s.is_empty() && s.chars().all(char::is_alphabetic),
-            ))
-        }
-        "format" => format::str_format(it, s, &args, &[])?,
-        _ => {
-            return Err(it.exc(
-                ExcKind::AttributeError,
-                format!("'str' object has no attribute '{name}'"),
-            ));
-        }
-    };
-    it.new_str(out)
+        _ => Err(it.type_error(format!("no method {name}"))),
+    }
 }
 
 fn list_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>) -> R<Obj> {
@@ -451,10 +373,13 @@ fn list_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>) -> R<Obj
     }
 }
 
-fn dict_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>) -> R<Obj> {
+fn dict_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>, kwargs: Kwargs) -> R<Obj> {
     let Obj::Dict(d) = recv else {
         return Err(it.type_error("not a dict"));
     };
+    if !kwargs.is_empty() && name != "update" {
+        return Err(it.type_error(format!("dict.{name}() takes no keyword arguments")));
+    }
     match name {
         "get" => {
             want(it, name, &args, 1, 2)?;
@@ -463,16 +388,14 @@ fn dict_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>) -> R<Obj
             Ok(found.unwrap_or_else(|| args.get(1).cloned().unwrap_or(Obj::None)))
         }
         "keys" | "values" | "items" => {
-            let entries = d.table.borrow().entries.clone();
-            let mut out = Vec::with_capacity(entries.len());
-            for (k, v) in entries {
-                out.push(match name {
-                    "keys" => k,
-                    "values" => v,
-                    _ => it.new_tuple(vec![k, v])?,
-                });
-            }
-            it.new_list(out)
+            want(it, name, &args, 0, 0)?;
+            let kind = match name {
+                "keys" => ViewKind::Keys,
+                "values" => ViewKind::Values,
+                _ => ViewKind::Items,
+            };
+            it.alloc(48)?;
+            Ok(Obj::DictView(Rc::new((d.clone(), kind))))
         }
         "pop" => {
             want(it, name, &args, 1, 2)?;
@@ -486,6 +409,17 @@ fn dict_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>) -> R<Obj
                     Err(it.exc(ExcKind::KeyError, k))
                 }
             }
+        }
+        "popitem" => {
+            want(it, name, &args, 0, 0)?;
+            let last = d.table.borrow().entries.last().map(|e| e.0.clone());
+            let Some(k) = last else {
+                return Err(it.exc(ExcKind::KeyError, "'popitem(): dictionary is empty'"));
+            };
+            let key = it.key_of(&k)?;
+            let removed = d.table.borrow_mut().remove(&key);
+            let (k, v) = removed.unwrap_or((k, Obj::None));
+            it.new_tuple(vec![k, v])
         }
         "setdefault" => {
             want(it, name, &args, 1, 2)?;
@@ -502,22 +436,45 @@ fn dict_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>) -> R<Obj
             }
         }
         "update" => {
-            want(it, name, &args, 1, 1)?;
-            let Obj::Dict(other) = &args[0] else {
-                return Err(it.type_error("dict.update() needs a dict"));
+            want(it, name, &args, 0, 1)?;
+            let mut pairs = match args.first() {
+                None => Vec::new(),
+                Some(Obj::Dict(other)) => other.table.borrow().entries.clone(),
+                Some(o) => {
+                    let mut pairs = Vec::new();
+                    for p in it.collect(o)? {
+                        let kv = it.collect(&p)?;
+                        if kv.len() != 2 {
+                            return Err(it.value_error(format!(
+                                "dictionary update sequence element has length {}; 2 is required",
+                                kv.len()
+                            )));
+                        }
+                        pairs.push((kv[0].clone(), kv[1].clone()));
+                    }
+                    pairs
+                }
             };
-            let entries = other.table.borrow().entries.clone();
-            it.alloc_items(entries.len() * 2)?;
-            for (k, v) in entries {
+            pairs.extend(kwargs.into_iter().map(|(k, v)| (Obj::Str(k), v)));
+            it.alloc_items(pairs.len() * 2)?;
+            for (k, v) in pairs {
                 let key = it.key_of(&k)?;
                 d.table.borrow_mut().insert(key, k, v);
             }
             Ok(Obj::None)
         }
         "copy" => {
+            want(it, name, &args, 0, 0)?;
             let entries = d.table.borrow().entries.clone();
             it.new_dict(entries)
         }
+        "clear" => {
+            want(it, name, &args, 0, 0)?;
+            let old = d.table.borrow_mut().take_all();
+            crate::obj::defer_drop(old);
+            Ok(Obj::None)
+        }
+        "fromkeys" => fromkeys(it, args),
         _ => Err(it.exc(
             ExcKind::AttributeError,
             format!("'dict' object has no attribute '{name}'"),
@@ -525,7 +482,27 @@ fn dict_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>) -> R<Obj
     }
 }
 
+/// `dict.fromkeys(iterable, value=None)`.
+pub(crate) fn fromkeys(it: &mut Interp, args: Vec<Obj>) -> R<Obj> {
+    want(it, "fromkeys", &args, 1, 2)?;
+    let keys = it.collect(&args[0])?;
+    let v = args.get(1).cloned().unwrap_or(Obj::None);
+    it.new_dict(keys.into_iter().map(|k| (k, v.clone())).collect())
+}
+
+/// The elements of a set, or of any iterable for the methods that accept one.
+fn elements(it: &mut Interp, o: &Obj) -> R<Obj> {
+    match o {
+        Obj::Set(_) => Ok(o.clone()),
+        o => {
+            let items = it.collect(o)?;
+            it.new_set(items)
+        }
+    }
+}
+
 fn set_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>) -> R<Obj> {
+    use crate::ast::BinOp;
     let Obj::Set(s) = recv else {
         return Err(it.type_error("not a set"));
     };
@@ -545,16 +522,82 @@ fn set_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>) -> R<Obj>
             }
             Ok(Obj::None)
         }
-        "union" | "intersection" | "difference" => {
-            want(it, name, &args, 1, 1)?;
-            let other = it.collect(&args[0])?;
-            let other = it.new_set(other)?;
+        "union" | "intersection" | "difference" | "symmetric_difference" => {
             let op = match name {
-                "union" => crate::ast::BinOp::BitOr,
-                "intersection" => crate::ast::BinOp::BitAnd,
-                _ => crate::ast::BinOp::Sub,
+                "union" => BinOp::BitOr,
+                "intersection" => BinOp::BitAnd,
+                "difference" => BinOp::Sub,
+                _ => BinOp::BitXor,
             };
-            ops::binop(it, op, recv, &other)
+            if name == "symmetric_difference" {
+                want(it, name, &args, 1, 1)?;
+            }
+            let mut acc = it.new_set(Vec::new())?;
+            acc = ops::binop(it, BinOp::BitOr, &acc, recv)?;
+            for a in &args {
+                let other = elements(it, a)?;
+                acc = ops::binop(it, op, &acc, &other)?;
+            }
+            Ok(acc)
+        }
+        "issubset" | "issuperset" | "isdisjoint" => {
+            want(it, name, &args, 1, 1)?;
+            let other = elements(it, &args[0])?;
+            let (a, b) = if name == "issuperset" {
+                (&other, recv)
+            } else {
+                (recv, &other)
+            };
+            if name == "isdisjoint" {
+                let both = ops::binop(it, BinOp::BitAnd, a, b)?;
+                return Ok(Obj::Bool(!both.truthy()));
+            }
+            let ord = ops::cmp(it, a, b, 0)?;
+            Ok(Obj::Bool(matches!(
+                ord,
+                Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+            )))
+        }
+        "update" | "intersection_update" | "difference_update" | "symmetric_difference_update" => {
+            let op = match name {
+                "update" => BinOp::BitOr,
+                "intersection_update" => BinOp::BitAnd,
+                "difference_update" => BinOp::Sub,
+                _ => BinOp::BitXor,
+            };
+            let mut acc = recv.clone();
+            for a in &args {
+                let other = elements(it, a)?;
+                acc = ops::binop(it, op, &acc, &other)?;
+            }
+            let Obj::Set(new) = acc else {
+                return Ok(Obj::None);
+            };
+            if !Rc::ptr_eq(&new, s) {
+                let entries = new.table.borrow().entries.clone();
+                let old = s.table.borrow_mut().take_all();
+                crate::obj::defer_drop(old);
+                for (k, v) in entries {
+                    let key = it.key_of(&k)?;
+                    s.table.borrow_mut().insert(key, k, v);
+                }
+            }
+            Ok(Obj::None)
+        }
+        "pop" => {
+            want(it, name, &args, 0, 0)?;
+            let first = s.table.borrow().entries.first().map(|e| e.0.clone());
+            let Some(k) = first else {
+                return Err(it.exc(ExcKind::KeyError, "'pop from an empty set'"));
+            };
+            let key = it.key_of(&k)?;
+            s.table.borrow_mut().remove(&key);
+            Ok(k)
+        }
+        "clear" => {
+            let old = s.table.borrow_mut().take_all();
+            crate::obj::defer_drop(old);
+            Ok(Obj::None)
         }
         "copy" => {
             let items: Vec<Obj> = s

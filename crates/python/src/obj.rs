@@ -380,6 +380,8 @@ pub enum Obj {
     Math,
     /// `...`.
     Ellipsis,
+    /// `a:b:c` as an index being assigned or deleted.
+    Slice(Rc<(Obj, Obj, Obj)>),
 }
 
 impl Obj {
@@ -408,6 +410,7 @@ impl Obj {
             Obj::Exc(e) => e.kind.name(),
             Obj::Math => "module",
             Obj::Ellipsis => "ellipsis",
+            Obj::Slice(_) => "slice",
         }
     }
 
@@ -514,6 +517,7 @@ pub fn key_of(o: &Obj, depth: usize, nodes: &mut u64, cap: u64) -> Result<Key, K
         | Obj::Method(_)
         | Obj::Exc(_)
         | Obj::DictView(_)
+        | Obj::Slice(_)
         | Obj::Iter(_) => return Err(KeyFail::Unhashable(o.type_name())),
     })
 }

@@ -96,6 +96,21 @@ pub fn binop(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
         let b = num::int_to_f64(it, r)?;
         return float_op(it, op, a, b);
     }
+    let setlike = |o: &Obj| {
+        matches!(o, Obj::Set(_))
+            || matches!(o, Obj::DictView(v) if v.1 != crate::obj::ViewKind::Values)
+    };
+    if matches!(
+        op,
+        BinOp::BitOr | BinOp::BitAnd | BinOp::Sub | BinOp::BitXor
+    ) && setlike(l)
+        && setlike(r)
+        && (matches!(l, Obj::DictView(_)) || matches!(r, Obj::DictView(_)))
+    {
+        let a = view_as_set(it, l)?;
+        let b = view_as_set(it, r)?;
+        return binop(it, op, &a, &b);
+    }
     match (op, l, r) {
         (BinOp::Add, Obj::Str(a), Obj::Str(b)) => {
             it.alloc((a.len() + b.len()) as u64)?;
@@ -175,6 +190,16 @@ pub fn binop(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
             l.type_name(),
             r.type_name()
         ))),
+    }
+}
+
+fn view_as_set(it: &mut Interp, o: &Obj) -> R<Obj> {
+    match o {
+        Obj::DictView(_) => {
+            let items = it.collect(o)?;
+            it.new_set(items)
+        }
+        o => Ok(o.clone()),
     }
 }
 
@@ -342,6 +367,9 @@ fn norm_index(it: &Interp, i: &Obj, len: usize, what: &str) -> R<usize> {
 
 /// `o[i]`.
 pub fn getitem(it: &mut Interp, o: &Obj, i: &Obj) -> R<Obj> {
+    if let Obj::Slice(sl) = i {
+        return slice(it, o, sl.0.clone(), sl.1.clone(), sl.2.clone());
+    }
     match o {
         Obj::List(l) => {
             let items = l.items.borrow();
@@ -380,6 +408,16 @@ pub fn getitem(it: &mut Interp, o: &Obj, i: &Obj) -> R<Obj> {
 
 /// `o[i] = v`.
 pub fn setitem(it: &mut Interp, o: &Obj, i: &Obj, v: Obj) -> R<()> {
+    match (o, i) {
+        (Obj::List(l), Obj::Slice(sl)) => return set_slice(it, l, sl, &v),
+        (_, Obj::Slice(_)) => {
+            return Err(it.type_error(format!(
+                "'{}' object does not support slice assignment",
+                o.type_name()
+            )))
+        }
+        _ => {}
+    }
     match o {
         Obj::List(l) => {
             let len = l.items.borrow().len();
@@ -402,6 +440,16 @@ pub fn setitem(it: &mut Interp, o: &Obj, i: &Obj, v: Obj) -> R<()> {
 
 /// `del o[i]`.
 pub fn delitem(it: &mut Interp, o: &Obj, i: &Obj) -> R<()> {
+    match (o, i) {
+        (Obj::List(l), Obj::Slice(sl)) => return del_slice(it, l, sl),
+        (_, Obj::Slice(_)) => {
+            return Err(it.type_error(format!(
+                "'{}' object does not support slice deletion",
+                o.type_name()
+            )))
+        }
+        _ => {}
+    }
     match o {
         Obj::List(l) => {
             let len = l.items.borrow().len();
@@ -428,48 +476,130 @@ pub fn delitem(it: &mut Interp, o: &Obj, i: &Obj) -> R<()> {
     }
 }
 
-/// Indices selected by `[a:b:c]` on a sequence of `len` elements.
-fn slice_indices(it: &Interp, len: usize, a: Obj, b: Obj, c: Obj) -> R<Vec<usize>> {
+/// `[a:b:c]` on a sequence of `len` elements, as CPython adjusts it: start, step and
+/// the number of elements selected.
+fn slice_adjust(it: &Interp, len: usize, a: &Obj, b: &Obj, c: &Obj) -> R<(i64, i64, usize)> {
     let get = |o: &Obj| -> R<Option<i64>> {
         match o {
             Obj::None => Ok(None),
-            o => o
-                .as_int()
-                .map(Some)
-                .ok_or_else(|| it.type_error("slice indices must be integers or None")),
+            Obj::Big(b) => Ok(Some(if num_traits::Signed::is_negative(&**b) {
+                i64::MIN / 2
+            } else {
+                i64::MAX / 2
+            })),
+            o => o.as_int().map(Some).ok_or_else(|| {
+                it.type_error("slice indices must be integers or None or have an __index__ method")
+            }),
         }
     };
-    let step = get(&c)?.unwrap_or(1);
+    let step = get(c)?.unwrap_or(1);
     if step == 0 {
         return Err(it.value_error("slice step cannot be zero"));
     }
     let n = len as i64;
-    let clamp = |v: i64, lo: i64, hi: i64| v.clamp(lo, hi);
-    let norm = |v: i64| if v < 0 { v + n } else { v };
-    let mut out = Vec::new();
-    if step > 0 {
-        let start = get(&a)?.map(|v| clamp(norm(v), 0, n)).unwrap_or(0);
-        let stop = get(&b)?.map(|v| clamp(norm(v), 0, n)).unwrap_or(n);
-        let mut i = start;
-        while i < stop {
-            out.push(i as usize);
-            i += step;
-        }
+    let norm = |v: i64, lo: i64, hi: i64| {
+        let v = if v < 0 { v.saturating_add(n) } else { v };
+        v.clamp(lo, hi)
+    };
+    let (start, stop) = if step > 0 {
+        (
+            get(a)?.map(|v| norm(v, 0, n)).unwrap_or(0),
+            get(b)?.map(|v| norm(v, 0, n)).unwrap_or(n),
+        )
     } else {
-        let start = get(&a)?.map(|v| clamp(norm(v), -1, n - 1)).unwrap_or(n - 1);
-        let stop = get(&b)?.map(|v| clamp(norm(v), -1, n - 1)).unwrap_or(-1);
-        let mut i = start;
-        while i > stop {
-            out.push(i as usize);
-            i += step;
+        (
+            get(a)?.map(|v| norm(v, -1, n - 1)).unwrap_or(n - 1),
+            get(b)?.map(|v| norm(v, -1, n - 1)).unwrap_or(-1),
+        )
+    };
+    let count = if step > 0 {
+        if stop > start {
+            (stop - start - 1) / step + 1
+        } else {
+            0
+        }
+    } else if start > stop {
+        (start - stop - 1) / (-step) + 1
+    } else {
+        0
+    };
+    Ok((start, step, count as usize))
+}
+
+/// Indices selected by `[a:b:c]` on a sequence of `len` elements.
+fn slice_indices(it: &Interp, len: usize, a: Obj, b: Obj, c: Obj) -> R<Vec<usize>> {
+    let (start, step, count) = slice_adjust(it, len, &a, &b, &c)?;
+    Ok((0..count as i64)
+        .map(|k| (start + k * step) as usize)
+        .collect())
+}
+
+/// `xs[a:b:c] = v` on a list.
+pub fn set_slice(it: &mut Interp, l: &crate::obj::ListObj, sl: &(Obj, Obj, Obj), v: &Obj) -> R<()> {
+    let new = it.collect(v)?;
+    let len = l.items.borrow().len();
+    let (start, step, count) = slice_adjust(it, len, &sl.0, &sl.1, &sl.2)?;
+    if step == 1 {
+        let start = start as usize;
+        it.alloc_items(new.len())?;
+        let old: Vec<Obj> = l
+            .items
+            .borrow_mut()
+            .splice(start..start + count, new)
+            .collect();
+        crate::obj::defer_drop(old);
+        return Ok(());
+    }
+    if new.len() != count {
+        return Err(it.value_error(format!(
+            "attempt to assign sequence of size {} to extended slice of size {count}",
+            new.len()
+        )));
+    }
+    let mut items = l.items.borrow_mut();
+    for (k, x) in new.into_iter().enumerate() {
+        items[(start + k as i64 * step) as usize] = x;
+    }
+    Ok(())
+}
+
+/// `del xs[a:b:c]` on a list.
+pub fn del_slice(it: &mut Interp, l: &crate::obj::ListObj, sl: &(Obj, Obj, Obj)) -> R<()> {
+    let len = l.items.borrow().len();
+    let idx = slice_indices(it, len, sl.0.clone(), sl.1.clone(), sl.2.clone())?;
+    let mut drop_mask = vec![false; len];
+    for i in idx {
+        drop_mask[i] = true;
+    }
+    let old = std::mem::take(&mut *l.items.borrow_mut());
+    let mut keep = Vec::with_capacity(len);
+    let mut gone = Vec::new();
+    for (i, x) in old.into_iter().enumerate() {
+        if drop_mask[i] {
+            gone.push(x);
+        } else {
+            keep.push(x);
         }
     }
-    Ok(out)
+    *l.items.borrow_mut() = keep;
+    crate::obj::defer_drop(gone);
+    Ok(())
 }
 
 /// `o[a:b:c]`.
 pub fn slice(it: &mut Interp, o: &Obj, a: Obj, b: Obj, c: Obj) -> R<Obj> {
     match o {
+        Obj::Range(ra, rb, rs) => {
+            let n = range_len(*ra, *rb, *rs) as usize;
+            let (start, step, count) = slice_adjust(it, n, &a, &b, &c)?;
+            let first = ra.saturating_add(rs.saturating_mul(start));
+            let step = rs.saturating_mul(step);
+            Ok(Obj::Range(
+                first,
+                first.saturating_add(step.saturating_mul(count as i64)),
+                step,
+            ))
+        }
         Obj::List(l) => {
             let items = l.items.borrow().clone();
             let idx = slice_indices(it, items.len(), a, b, c)?;
@@ -545,6 +675,9 @@ fn same_object(l: &Obj, r: &Obj) -> bool {
         (Obj::List(a), Obj::List(b)) => Rc::ptr_eq(a, b),
         (Obj::Tuple(a), Obj::Tuple(b)) => Rc::ptr_eq(a, b),
         (Obj::Dict(a), Obj::Dict(b)) | (Obj::Set(a), Obj::Set(b)) => Rc::ptr_eq(a, b),
+        // Floats are values here, not objects: a NaN found again is taken to be the same
+        // NaN, as it usually is in Python (`x in xs` with `x` taken from `xs`).
+        (Obj::Float(a), Obj::Float(b)) => a.is_nan() && a.to_bits() == b.to_bits(),
         _ => false,
     }
 }
@@ -618,6 +751,14 @@ pub fn eq(it: &mut Interp, l: &Obj, r: &Obj, depth: usize) -> R<bool> {
         }
         (Obj::Image(a), Obj::Image(b)) => Ok(a == b),
         (Obj::Exc(a), Obj::Exc(b)) => Ok(std::rc::Rc::ptr_eq(a, b)),
+        (Obj::DictView(v), o) | (o, Obj::DictView(v))
+            if v.1 != crate::obj::ViewKind::Values
+                && (matches!(o, Obj::Set(_) | Obj::DictView(_))) =>
+        {
+            let a = view_as_set(it, l)?;
+            let b = view_as_set(it, r)?;
+            eq(it, &a, &b, depth + 1)
+        }
         _ => Ok(is(l, r)),
     }
 }
@@ -700,6 +841,42 @@ pub fn contains(it: &mut Interp, hay: &Obj, needle: &Obj) -> R<bool> {
             let key = it.key_of(needle)?;
             Ok(d.table.borrow().contains(&key))
         }
+        Obj::DictView(v) => match v.1 {
+            crate::obj::ViewKind::Keys => {
+                let key = it.key_of(needle)?;
+                Ok(v.0.table.borrow().contains(&key))
+            }
+            crate::obj::ViewKind::Items => {
+                let Obj::Tuple(t) = needle else {
+                    return Ok(false);
+                };
+                if t.items.len() != 2 {
+                    return Ok(false);
+                }
+                let key = it.key_of(&t.items[0])?;
+                let found = v.0.table.borrow().get(&key).cloned();
+                match found {
+                    Some(x) => eq(it, &x, &t.items[1], 0),
+                    None => Ok(false),
+                }
+            }
+            crate::obj::ViewKind::Values => {
+                let vals: Vec<Obj> =
+                    v.0.table
+                        .borrow()
+                        .entries
+                        .iter()
+                        .map(|e| e.1.clone())
+                        .collect();
+                it.tick(vals.len() as u64)?;
+                for x in &vals {
+                    if same_object(x, needle) || eq(it, x, needle, 0)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+        },
         Obj::Range(a, b, s) => Ok(match needle.as_int() {
             Some(v) => {
                 let n = range_len(*a, *b, *s);
@@ -720,7 +897,7 @@ pub fn contains(it: &mut Interp, hay: &Obj, needle: &Obj) -> R<bool> {
             };
             it.tick(items.len() as u64)?;
             for x in &items {
-                if eq(it, x, needle, 0)? {
+                if same_object(x, needle) || eq(it, x, needle, 0)? {
                     return Ok(true);
                 }
             }

@@ -199,6 +199,14 @@ impl<'a> Interp<'a> {
             Obj::Dict(_) => methods::DICT_METHODS.contains(&name),
             Obj::Set(_) => methods::SET_METHODS.contains(&name),
             Obj::Tuple(_) => matches!(name, "index" | "count"),
+            Obj::Builtin(t) => match *t {
+                "str" => methods::STR_METHODS.contains(&name),
+                "list" => methods::LIST_METHODS.contains(&name),
+                "dict" => methods::DICT_METHODS.contains(&name),
+                "set" => methods::SET_METHODS.contains(&name),
+                "tuple" => matches!(name, "index" | "count"),
+                _ => false,
+            },
             Obj::Math => {
                 if let Some(v) = builtins::math_attr(name) {
                     return Ok(v);
@@ -223,6 +231,31 @@ impl<'a> Interp<'a> {
         Ok(Obj::Method(Rc::new((o, name.into()))))
     }
 
+    /// `str.lower(x)`, `dict.fromkeys(keys)`: a method taken from its type.
+    async fn unbound_method(
+        &mut self,
+        ty: &str,
+        name: &str,
+        mut args: Vec<Obj>,
+        kwargs: Kwargs,
+        loc: Loc,
+    ) -> R<Obj> {
+        if ty == "dict" && name == "fromkeys" {
+            return methods::fromkeys(self, args);
+        }
+        if args.is_empty() {
+            return Err(self.type_error(format!("unbound method {ty}.{name}() needs an argument")));
+        }
+        let recv = args.remove(0);
+        if recv.type_name() != ty {
+            return Err(self.type_error(format!(
+                "descriptor '{name}' for '{ty}' objects doesn't apply to a '{}' object",
+                recv.type_name()
+            )));
+        }
+        Box::pin(self.call_method(recv, name, args, kwargs, loc)).await
+    }
+
     /// Call `recv.name(...)`.
     pub async fn call_method(
         &mut self,
@@ -239,12 +272,10 @@ impl<'a> Interp<'a> {
                 let out = crate::format::str_format(self, s, &args, &kwargs)?;
                 self.new_str(out)
             }
-            _ => {
-                if !kwargs.is_empty() {
-                    return Err(self.type_error(format!("{name}() takes no keyword arguments")));
-                }
-                methods::call(self, &recv, name, args)
+            Obj::Builtin(t) if crate::builtins::type_name_of(t).is_some() => {
+                self.unbound_method(t, name, args, kwargs, loc).await
             }
+            _ => methods::call(self, &recv, name, args, kwargs),
         }
     }
 }

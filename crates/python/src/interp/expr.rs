@@ -198,7 +198,13 @@ impl<'a> Interp<'a> {
                     ops::getitem(self, &o, &i)?
                 }
             }
-            ExprKind::Slice(..) => return Err(self.type_error("a slice outside of `[]`")),
+            ExprKind::Slice(a, b, c) => {
+                let a = self.eval_opt(a.as_deref()).await?;
+                let b = self.eval_opt(b.as_deref()).await?;
+                let c = self.eval_opt(c.as_deref()).await?;
+                self.alloc(64)?;
+                Obj::Slice(Rc::new((a, b, c)))
+            }
             ExprKind::Call { func, args, kwargs } => {
                 if let (ExprKind::Name(n), [arg], true) =
                     (&func.kind, args.as_slice(), kwargs.is_empty())
@@ -337,8 +343,15 @@ impl<'a> Interp<'a> {
                 };
                 match kind {
                     CompKind::Set => self.new_set(items)?,
-                    // Generator expressions are materialised; consumers accept any iterable.
-                    CompKind::List | CompKind::Generator => self.new_list(items)?,
+                    CompKind::List => self.new_list(items)?,
+                    // Generator expressions are materialised (elements computed at once), then
+                    // handed out by an iterator as a generator would.
+                    CompKind::Generator => {
+                        self.alloc_items(items.len())?;
+                        Obj::Iter(Rc::new(std::cell::RefCell::new(ObjIter::Items(
+                            items.into_iter(),
+                        ))))
+                    }
                 }
             }
             ExprKind::DictComp(k, v, gens) => {

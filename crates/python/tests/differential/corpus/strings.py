@@ -90,7 +90,7 @@
 >>> str((1,))
 >>> repr('x')
 >>> repr("it's")
->>> 'abc'.encode
+>>> 'abc'.isascii()
 >>> 'a-b_c d'.title()
 >>> "they're bill's".title()
 >>> 'hello world'.capitalize()
