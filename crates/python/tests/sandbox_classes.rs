@@ -92,6 +92,10 @@ fn memory_is_charged_before_results_are_built() {
         "return len('%60000000d' % 1)",
         "return len(f'{1:🎉>60000000}')",
         "return len('{:🎉^30000000}'.format('a'))",
+        // Found by the fuzz loop: a repeat count beyond 64 bits overflowed the size charged.
+        "return len([0] * 2 ** 64)",
+        "return len((1,) * 2 ** 100)",
+        "return len('ab' * 2 ** 70)",
         "return len(f'{1:,>40000000}' + f'{2:,>40000000}')",
     ] {
         let t = run(&prog(src));

@@ -274,7 +274,7 @@ impl<'a> Interp<'a> {
 
     /// Charge for `n` elements of a container (one word-sized slot each, plus headroom).
     pub fn alloc_items(&mut self, n: usize) -> R<()> {
-        self.alloc(32 + (n as u64).saturating_mul(24))
+        self.alloc((n as u64).saturating_mul(24).saturating_add(32))
     }
 
     pub fn note_wait(&mut self, d: Duration) {
