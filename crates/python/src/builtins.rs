@@ -383,6 +383,9 @@ impl<'a> Interp<'a> {
             }
             "list" | "tuple" | "set" | "reversed" => {
                 self.arity(name, &args, 0, 1)?;
+                if let (Some(Obj::Set(d) | Obj::Dict(d)), "set") = (args.first(), name) {
+                    return Ok(Obj::Set(self.set_copy(d)?));
+                }
                 let mut items = match args.first() {
                     Some(o) => self.collect(o)?,
                     None => Vec::new(),

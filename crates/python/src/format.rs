@@ -166,13 +166,7 @@ fn write_inner(
             }
         }
         Obj::Set(s) => {
-            let items: Vec<Obj> = s
-                .table
-                .borrow()
-                .entries
-                .iter()
-                .map(|e| e.0.clone())
-                .collect();
+            let items = s.table.borrow().keys();
             if items.is_empty() {
                 out.push_str("set()");
             } else {

@@ -52,6 +52,7 @@ mod obj;
 mod ops;
 pub mod patch;
 mod run;
+mod setorder;
 mod spec;
 mod str_methods;
 

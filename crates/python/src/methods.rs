@@ -532,8 +532,19 @@ fn set_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>) -> R<Obj>
             if name == "symmetric_difference" {
                 want(it, name, &args, 1, 1)?;
             }
-            let mut acc = it.new_set(Vec::new())?;
-            acc = ops::binop(it, BinOp::BitOr, &acc, recv)?;
+            if name == "union" {
+                let out = it.set_copy(s)?;
+                for a in &args {
+                    let merge = matches!(a, Obj::Set(_) | Obj::Dict(_));
+                    let keys = it.collect(a)?;
+                    ops::set_add_all(it, &out, keys, merge)?;
+                }
+                return Ok(Obj::Set(out));
+            }
+            if args.is_empty() {
+                return Ok(Obj::Set(it.set_copy(s)?));
+            }
+            let mut acc = recv.clone();
             for a in &args {
                 let other = elements(it, a)?;
                 acc = ops::binop(it, op, &acc, &other)?;
@@ -558,35 +569,49 @@ fn set_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>) -> R<Obj>
                 Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
             )))
         }
-        "update" | "intersection_update" | "difference_update" | "symmetric_difference_update" => {
-            let op = match name {
-                "update" => BinOp::BitOr,
-                "intersection_update" => BinOp::BitAnd,
-                "difference_update" => BinOp::Sub,
-                _ => BinOp::BitXor,
-            };
+        "update" | "difference_update" | "symmetric_difference_update" => {
+            for a in &args {
+                if name == "update" {
+                    // Sets and dicts are merged; other iterables added in their own order.
+                    let merge = matches!(a, Obj::Set(_) | Obj::Dict(_));
+                    let keys = it.collect(a)?;
+                    ops::set_add_all(it, s, keys, merge)?;
+                    continue;
+                }
+                let other = elements(it, a)?;
+                let Obj::Set(o) = &other else { continue };
+                let keys = o.table.borrow().keys();
+                match name {
+                    "difference_update" => {
+                        for k in keys {
+                            let key = it.key_of(&k)?;
+                            s.table.borrow_mut().remove(&key);
+                        }
+                    }
+                    _ => ops::set_toggle_all(it, s, keys)?,
+                }
+            }
+            Ok(Obj::None)
+        }
+        "intersection_update" => {
+            // CPython computes the intersection, then takes over its table.
             let mut acc = recv.clone();
             for a in &args {
                 let other = elements(it, a)?;
-                acc = ops::binop(it, op, &acc, &other)?;
+                acc = ops::binop(it, BinOp::BitAnd, &acc, &other)?;
             }
-            let Obj::Set(new) = acc else {
-                return Ok(Obj::None);
-            };
-            if !Rc::ptr_eq(&new, s) {
-                let entries = new.table.borrow().entries.clone();
-                let old = s.table.borrow_mut().take_all();
-                crate::obj::defer_drop(old);
-                for (k, v) in entries {
-                    let key = it.key_of(&k)?;
-                    s.table.borrow_mut().insert(key, k, v);
+            if let Obj::Set(new) = acc {
+                if !Rc::ptr_eq(&new, s) {
+                    let t = std::mem::take(&mut *new.table.borrow_mut());
+                    let old = std::mem::replace(&mut *s.table.borrow_mut(), t);
+                    drop(old);
                 }
             }
             Ok(Obj::None)
         }
         "pop" => {
             want(it, name, &args, 0, 0)?;
-            let first = s.table.borrow().entries.first().map(|e| e.0.clone());
+            let first = s.table.borrow().keys().into_iter().next();
             let Some(k) = first else {
                 return Err(it.exc(ExcKind::KeyError, "'pop from an empty set'"));
             };
@@ -599,16 +624,7 @@ fn set_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>) -> R<Obj>
             crate::obj::defer_drop(old);
             Ok(Obj::None)
         }
-        "copy" => {
-            let items: Vec<Obj> = s
-                .table
-                .borrow()
-                .entries
-                .iter()
-                .map(|e| e.0.clone())
-                .collect();
-            it.new_set(items)
-        }
+        "copy" => Ok(Obj::Set(it.set_copy(s)?)),
         _ => Err(it.exc(
             ExcKind::AttributeError,
             format!("'set' object has no attribute '{name}'"),

@@ -206,14 +206,23 @@ pub enum Key {
     Ident(usize),
 }
 
-/// Insertion-ordered hash map of Python values (dicts; sets use `Obj::None` values).
+/// Insertion-ordered hash map of Python values (dicts; sets use `Obj::None` values, and
+/// keep CPython's slot table beside it for their iteration order, see [`crate::setorder`]).
 #[derive(Debug, Default)]
 pub struct Table {
     pub entries: Vec<(Obj, Obj)>,
     index: HashMap<Key, usize>,
+    layout: Option<crate::setorder::Layout>,
 }
 
 impl Table {
+    /// An empty table iterated in CPython's set order.
+    pub fn new_set() -> Table {
+        Table {
+            layout: Some(Default::default()),
+            ..Table::default()
+        }
+    }
     pub fn get(&self, k: &Key) -> Option<&Obj> {
         self.index.get(k).map(|&i| &self.entries[i].1)
     }
@@ -224,7 +233,11 @@ impl Table {
         match self.index.get(&k) {
             Some(&i) => self.entries[i].1 = value,
             None => {
-                self.index.insert(k, self.entries.len());
+                let pos = self.entries.len();
+                if let Some(l) = &mut self.layout {
+                    l.add(pos, crate::setorder::py_hash(&k));
+                }
+                self.index.insert(k, pos);
                 self.entries.push((key, value));
             }
         }
@@ -237,6 +250,9 @@ impl Table {
                 *v -= 1;
             }
         }
+        if let Some(l) = &mut self.layout {
+            l.remove(i);
+        }
         Some(out)
     }
     pub fn len(&self) -> usize {
@@ -247,12 +263,70 @@ impl Table {
     }
     pub fn take_all(&mut self) -> Vec<Obj> {
         self.index.clear();
+        if let Some(l) = &mut self.layout {
+            l.clear();
+        }
         let mut out = Vec::with_capacity(self.entries.len() * 2);
         for (k, v) in self.entries.drain(..) {
             out.push(k);
             out.push(v);
         }
         out
+    }
+    /// Entry positions in iteration order (a set's slot order, a dict's insertion order).
+    pub fn order(&self) -> Vec<usize> {
+        match &self.layout {
+            Some(l) => l.order(),
+            None => (0..self.entries.len()).collect(),
+        }
+    }
+    /// Make room for merging `extra` keys of another set or dict (see [`crate::setorder`]).
+    pub fn reserve(&mut self, extra: usize) {
+        if let Some(l) = &mut self.layout {
+            l.reserve(extra);
+        }
+    }
+    /// Keys in iteration order.
+    pub fn keys(&self) -> Vec<Obj> {
+        self.order()
+            .into_iter()
+            .map(|i| self.entries[i].0.clone())
+            .collect()
+    }
+    /// A new set of this set's (or dict's) keys, laid out as CPython builds `set(x)`: a
+    /// set is merged (`set_merge`), a dict's keys are added in order into a presized table.
+    pub fn set_copy(&self) -> Table {
+        let order = self.order();
+        let mut newpos = vec![0usize; self.entries.len()];
+        for (k, &p) in order.iter().enumerate() {
+            newpos[p] = k;
+        }
+        let entries = order
+            .iter()
+            .map(|&p| (self.entries[p].0.clone(), Obj::None))
+            .collect();
+        let index = self
+            .index
+            .iter()
+            .map(|(k, &p)| (k.clone(), newpos[p]))
+            .collect::<HashMap<_, _>>();
+        let layout = match &self.layout {
+            Some(l) => crate::setorder::Layout::merged_from(l, &order),
+            None => {
+                let mut keys: Vec<(usize, &Key)> = index.iter().map(|(k, p)| (*p, k)).collect();
+                keys.sort_by_key(|x| x.0);
+                let mut l = crate::setorder::Layout::presized(keys.len());
+                for (pos, k) in keys {
+                    l.add(pos, crate::setorder::py_hash(k));
+                }
+                l
+            }
+        };
+        Table {
+            entries,
+            index,
+            layout: Some(layout),
+        }
     }
 }
 

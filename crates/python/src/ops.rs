@@ -137,52 +137,7 @@ pub fn binop(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
             it.new_dict(pairs)
         }
         (BinOp::BitOr | BinOp::BitAnd | BinOp::Sub | BinOp::BitXor, Obj::Set(a), Obj::Set(b)) => {
-            let a_items: Vec<Obj> = a
-                .table
-                .borrow()
-                .entries
-                .iter()
-                .map(|e| e.0.clone())
-                .collect();
-            let b_items: Vec<Obj> = b
-                .table
-                .borrow()
-                .entries
-                .iter()
-                .map(|e| e.0.clone())
-                .collect();
-            it.tick((a_items.len() + b_items.len()) as u64)?;
-            let mut out: Vec<Obj> = Vec::new();
-            match op {
-                BinOp::BitOr => {
-                    out.extend(a_items);
-                    out.extend(b_items);
-                }
-                BinOp::BitXor => {
-                    for k in &a_items {
-                        let key = it.key_of(k)?;
-                        if !b.table.borrow().contains(&key) {
-                            out.push(k.clone());
-                        }
-                    }
-                    for k in &b_items {
-                        let key = it.key_of(k)?;
-                        if !a.table.borrow().contains(&key) {
-                            out.push(k.clone());
-                        }
-                    }
-                }
-                _ => {
-                    let want = op == BinOp::BitAnd;
-                    for k in &a_items {
-                        let key = it.key_of(k)?;
-                        if b.table.borrow().contains(&key) == want {
-                            out.push(k.clone());
-                        }
-                    }
-                }
-            }
-            it.new_set(out)
+            set_op(it, op, a, b)
         }
         _ => Err(it.type_error(format!(
             "unsupported operand type(s) for {}: '{}' and '{}'",
@@ -191,6 +146,90 @@ pub fn binop(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
             r.type_name()
         ))),
     }
+}
+
+/// `a op b` on sets, each built the way CPython builds it (so the result iterates in
+/// CPython's order): `|` copies `a` and adds `b`; `&` adds the elements of the smaller set
+/// found in the other; `-` copies and discards, or adds, by relative size; `^` copies `b`
+/// and toggles `a`'s elements.
+fn set_op(it: &mut Interp, op: BinOp, a: &crate::obj::DictObj, b: &crate::obj::DictObj) -> R<Obj> {
+    let (la, lb) = (a.table.borrow().len(), b.table.borrow().len());
+    it.tick((la + lb) as u64)?;
+    let keys_b = b.table.borrow().keys();
+    let keys_a = a.table.borrow().keys();
+    let empty = crate::obj::DictObj {
+        table: crate::obj::Table::new_set().into(),
+    };
+    match op {
+        BinOp::BitOr => {
+            let out = it.set_copy(a)?;
+            set_add_all(it, &out, keys_b, true)?;
+            Ok(Obj::Set(out))
+        }
+        BinOp::BitAnd => {
+            let (small, large) = if lb > la { (keys_a, b) } else { (keys_b, a) };
+            let out = it.set_copy(&empty)?;
+            for k in small {
+                let key = it.key_of(&k)?;
+                if large.table.borrow().contains(&key) {
+                    it.alloc(48)?;
+                    out.table.borrow_mut().insert(key, k, Obj::None);
+                }
+            }
+            Ok(Obj::Set(out))
+        }
+        BinOp::Sub if la >> 2 > lb => {
+            let out = it.set_copy(a)?;
+            for k in keys_b {
+                let key = it.key_of(&k)?;
+                out.table.borrow_mut().remove(&key);
+            }
+            Ok(Obj::Set(out))
+        }
+        BinOp::Sub => {
+            let out = it.set_copy(&empty)?;
+            for k in keys_a {
+                let key = it.key_of(&k)?;
+                if !b.table.borrow().contains(&key) {
+                    it.alloc(48)?;
+                    out.table.borrow_mut().insert(key, k, Obj::None);
+                }
+            }
+            Ok(Obj::Set(out))
+        }
+        _ => {
+            let out = it.set_copy(b)?;
+            set_toggle_all(it, &out, keys_a)?;
+            Ok(Obj::Set(out))
+        }
+    }
+}
+
+/// Add each key to the set, in order; `merge` when they come from a set or dict (CPython
+/// then resizes once up front).
+pub fn set_add_all(it: &mut Interp, s: &crate::obj::DictObj, keys: Vec<Obj>, merge: bool) -> R<()> {
+    if merge && !keys.is_empty() {
+        s.table.borrow_mut().reserve(keys.len());
+    }
+    for k in keys {
+        let key = it.key_of(&k)?;
+        it.alloc(48)?;
+        s.table.borrow_mut().insert(key, k, Obj::None);
+    }
+    Ok(())
+}
+
+/// Remove each key that is in the set and add each that is not (`^=`).
+pub fn set_toggle_all(it: &mut Interp, s: &crate::obj::DictObj, keys: Vec<Obj>) -> R<()> {
+    for k in keys {
+        let key = it.key_of(&k)?;
+        let removed = s.table.borrow_mut().remove(&key);
+        if removed.is_none() {
+            it.alloc(48)?;
+            s.table.borrow_mut().insert(key, k, Obj::None);
+        }
+    }
+    Ok(())
 }
 
 fn view_as_set(it: &mut Interp, o: &Obj) -> R<Obj> {
@@ -210,6 +249,53 @@ pub fn inplace(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
         it.alloc_items(extra.len())?;
         a.items.borrow_mut().extend(extra);
         return Ok(l.clone());
+    }
+    // Sets and dicts update in place too, so every alias sees the change.
+    match (op, l, r) {
+        (BinOp::Mul, Obj::List(a), n) if n.is_int() => {
+            let Some(n) = repeat_count(it, n)? else {
+                return binop(it, op, l, r);
+            };
+            let items = a.items.borrow().clone();
+            it.alloc_items(items.len().saturating_mul(n))?;
+            let v: Vec<Obj> = (0..n).flat_map(|_| items.iter().cloned()).collect();
+            let old = std::mem::replace(&mut *a.items.borrow_mut(), v);
+            crate::obj::defer_drop(old);
+            return Ok(l.clone());
+        }
+        (BinOp::BitOr, Obj::Dict(a), Obj::Dict(b)) => {
+            let entries = b.table.borrow().entries.clone();
+            it.alloc_items(entries.len() * 2)?;
+            for (k, v) in entries {
+                let key = it.key_of(&k)?;
+                a.table.borrow_mut().insert(key, k, v);
+            }
+            return Ok(l.clone());
+        }
+        (BinOp::BitOr | BinOp::Sub | BinOp::BitXor | BinOp::BitAnd, Obj::Set(a), Obj::Set(b)) => {
+            let keys = b.table.borrow().keys();
+            it.tick(keys.len() as u64)?;
+            match op {
+                BinOp::BitOr => set_add_all(it, a, keys, true)?,
+                BinOp::BitXor => set_toggle_all(it, a, keys)?,
+                BinOp::Sub => {
+                    for k in keys {
+                        let key = it.key_of(&k)?;
+                        a.table.borrow_mut().remove(&key);
+                    }
+                }
+                _ => {
+                    // CPython computes the intersection, then takes over its table.
+                    if let Obj::Set(new) = set_op(it, op, a, b)? {
+                        let t = std::mem::take(&mut *new.table.borrow_mut());
+                        let old = std::mem::replace(&mut *a.table.borrow_mut(), t);
+                        drop(old);
+                    }
+                }
+            }
+            return Ok(l.clone());
+        }
+        _ => {}
     }
     binop(it, op, l, r)
 }

@@ -41,6 +41,12 @@ pub enum ObjIter {
         kind: ViewKind,
         set: bool,
     },
+    /// A set, in its order when iteration began (CPython raises if its size changes).
+    Set {
+        d: Rc<crate::obj::DictObj>,
+        keys: std::vec::IntoIter<Obj>,
+        len: usize,
+    },
     /// An `iter()` object: stepping it advances the shared iterator.
     Shared(Rc<std::cell::RefCell<ObjIter>>),
 }
@@ -55,6 +61,12 @@ impl ObjIter {
                 return r;
             }
             ObjIter::Items(items) => items.next(),
+            ObjIter::Set { d, keys, len } => {
+                if d.table.borrow().len() != *len {
+                    return Err(it.exc(ExcKind::RuntimeError, "Set changed size during iteration"));
+                }
+                keys.next()
+            }
             ObjIter::Range { next, left, step } => {
                 if *left <= 0 {
                     return Ok(None);
@@ -106,6 +118,40 @@ impl ObjIter {
     }
 }
 
+/// Whether CPython's compiler folds this expression to a constant.
+fn is_constant(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::None
+        | ExprKind::Bool(_)
+        | ExprKind::Int(_)
+        | ExprKind::Big(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_)
+        | ExprKind::Ellipsis => true,
+        ExprKind::Unary(crate::ast::UnOp::Neg | crate::ast::UnOp::Pos, x) => {
+            matches!(
+                x.kind,
+                ExprKind::Int(_) | ExprKind::Big(_) | ExprKind::Float(_)
+            )
+        }
+        ExprKind::Tuple(items) => items.iter().all(is_constant),
+        // The AST optimizer folds operators on constants (powers only while the result
+        // stays within 128 bits).
+        ExprKind::BinOp(a, op, b) => {
+            is_constant(a)
+                && is_constant(b)
+                && match (op, &a.kind, &b.kind) {
+                    (crate::ast::BinOp::Pow, ExprKind::Int(x), ExprKind::Int(y)) => {
+                        *y >= 0 && (64 - x.unsigned_abs().leading_zeros() as i64) * y <= 128
+                    }
+                    (crate::ast::BinOp::Pow, _, _) => false,
+                    _ => true,
+                }
+        }
+        _ => false,
+    }
+}
+
 impl<'a> Interp<'a> {
     /// Evaluate an expression (boxed, so evaluation can recurse and suspend anywhere).
     pub fn eval<'b>(&'b mut self, e: &'b Expr) -> LocalFut<'b, R<Obj>> {
@@ -153,7 +199,22 @@ impl<'a> Interp<'a> {
             }
             ExprKind::Set(items) => {
                 let v = self.eval_all(items).await?;
-                self.new_set(v)?
+                let s = self.new_set(v)?;
+                // CPython compiles a display of three or more constants to a frozenset
+                // constant merged into a new set, which can lay it out differently; the
+                // compiler rebuilds that frozenset from its own order when it merges the code
+                // object's constants.
+                match &s {
+                    Obj::Set(d) if items.len() > 2 && items.iter().all(is_constant) => {
+                        let keys = d.table.borrow().keys();
+                        let again = self.new_set(keys)?;
+                        match &again {
+                            Obj::Set(d2) => Obj::Set(self.set_copy(d2)?),
+                            _ => again,
+                        }
+                    }
+                    _ => s,
+                }
             }
             ExprKind::Dict(items) => {
                 let mut pairs = Vec::with_capacity(items.len());
@@ -471,7 +532,16 @@ impl<'a> Interp<'a> {
             }
             Obj::Tuple(t) => t.items.clone(),
             Obj::Iter(i) => return Ok(ObjIter::Shared(i.clone())),
-            Obj::Dict(d) | Obj::Set(d) => {
+            Obj::Set(d) => {
+                let keys = d.table.borrow().keys();
+                self.alloc_items(keys.len())?;
+                return Ok(ObjIter::Set {
+                    d: d.clone(),
+                    len: keys.len(),
+                    keys: keys.into_iter(),
+                });
+            }
+            Obj::Dict(d) => {
                 return Ok(ObjIter::Table {
                     d: d.clone(),
                     pos: 0,

@@ -312,9 +312,13 @@ impl<'a> Interp<'a> {
         Ok(Obj::Tuple(Rc::new(TupleObj { items })))
     }
 
-    fn new_table(&mut self, pairs: Vec<(Obj, Obj)>) -> R<Rc<DictObj>> {
+    fn new_table(&mut self, pairs: Vec<(Obj, Obj)>, set: bool) -> R<Rc<DictObj>> {
         self.alloc_items(pairs.len() * 2)?;
-        let mut t = Table::default();
+        let mut t = if set {
+            Table::new_set()
+        } else {
+            Table::default()
+        };
         for (k, v) in pairs {
             let key = self.key_of(&k)?;
             t.insert(key, k, v);
@@ -325,12 +329,23 @@ impl<'a> Interp<'a> {
     }
 
     pub fn new_dict(&mut self, pairs: Vec<(Obj, Obj)>) -> R<Obj> {
-        Ok(Obj::Dict(self.new_table(pairs)?))
+        Ok(Obj::Dict(self.new_table(pairs, false)?))
     }
 
     pub fn new_set(&mut self, items: Vec<Obj>) -> R<Obj> {
         let pairs = items.into_iter().map(|k| (k, Obj::None)).collect();
-        Ok(Obj::Set(self.new_table(pairs)?))
+        Ok(Obj::Set(self.new_table(pairs, true)?))
+    }
+
+    /// `set(s)` / `s.copy()` of a set or a dict's keys, laid out as CPython does.
+    pub fn set_copy(&mut self, d: &DictObj) -> R<Rc<DictObj>> {
+        let n = d.table.borrow().len();
+        self.alloc_items(n * 2)?;
+        self.tick(n as u64)?;
+        let t = d.table.borrow().set_copy();
+        let d = Rc::new(DictObj { table: t.into() });
+        self.tracked.push(Tracked::Dict(Rc::downgrade(&d)));
+        Ok(d)
     }
 
     pub fn new_scope(
