@@ -17,36 +17,64 @@ use std::rc::Rc;
 /// Deepest expression/statement nesting accepted; real programs stay far below it.
 pub const MAX_NESTING: usize = 64;
 
-/// Names no program may mention: they are the classic ways out of a Python sandbox
-/// (none of them exists in the interpreter either; rejecting them early gives a clear error).
-pub const FORBIDDEN_NAMES: &[&str] = &[
-    "eval",
-    "exec",
-    "compile",
-    "open",
-    "globals",
-    "locals",
-    "vars",
-    "dir",
-    "getattr",
-    "setattr",
-    "delattr",
-    "hasattr",
-    "type",
-    "object",
-    "super",
-    "input",
-    "breakpoint",
-    "help",
-    "memoryview",
-    "bytearray",
-    "classmethod",
-    "staticmethod",
-    "property",
-    "exit",
-    "quit",
-    "id",
-    "hash",
+/// Names no program may mention, each with the reason (they are the classic ways out of a
+/// Python sandbox; none of them exists in the interpreter either, and rejecting them early
+/// gives a clear error). The crate docs list every deliberate refusal.
+pub const FORBIDDEN_NAMES: &[(&str, &str)] = &[
+    ("eval", "it runs code from text"),
+    ("exec", "it runs code from text"),
+    ("compile", "it runs code from text"),
+    ("open", "it reaches the host's files"),
+    ("input", "it reaches the host's terminal"),
+    ("breakpoint", "it reaches the host's debugger"),
+    ("help", "it reaches the host's terminal"),
+    ("exit", "it ends the host process"),
+    ("quit", "it ends the host process"),
+    ("globals", "it exposes the interpreter's namespaces"),
+    ("locals", "it exposes the interpreter's namespaces"),
+    ("vars", "it exposes the interpreter's namespaces"),
+    ("dir", "it exposes objects' internals"),
+    (
+        "getattr",
+        "it reaches attributes by computed name (dunder walks)",
+    ),
+    (
+        "setattr",
+        "it reaches attributes by computed name (dunder walks)",
+    ),
+    (
+        "delattr",
+        "it reaches attributes by computed name (dunder walks)",
+    ),
+    (
+        "hasattr",
+        "it reaches attributes by computed name (dunder walks)",
+    ),
+    ("type", "type objects lead to the interpreter's class tree"),
+    (
+        "object",
+        "type objects lead to the interpreter's class tree",
+    ),
+    ("super", "type objects lead to the interpreter's class tree"),
+    (
+        "classmethod",
+        "type objects lead to the interpreter's class tree",
+    ),
+    (
+        "staticmethod",
+        "type objects lead to the interpreter's class tree",
+    ),
+    (
+        "property",
+        "type objects lead to the interpreter's class tree",
+    ),
+    ("memoryview", "it exposes raw memory"),
+    ("bytearray", "it exposes raw memory"),
+    ("id", "it exposes host memory addresses"),
+    (
+        "hash",
+        "it exposes host memory addresses and per-process hash keys",
+    ),
 ];
 
 /// Modules `import` may name: pure helpers without side effects.
@@ -141,13 +169,15 @@ impl<'s> Lowerer<'s> {
             self.problem(
                 ProblemKind::Forbidden,
                 loc,
-                format!("name `{name}` is forbidden (dunder names are not accessible)"),
+                format!(
+                    "name `{name}` is forbidden: dunder names lead to the interpreter's internals"
+                ),
             );
-        } else if FORBIDDEN_NAMES.contains(&name) {
+        } else if let Some((_, why)) = FORBIDDEN_NAMES.iter().find(|(n, _)| *n == name) {
             self.problem(
                 ProblemKind::Forbidden,
                 loc,
-                format!("`{name}` is forbidden in sandboxed programs"),
+                format!("`{name}` is forbidden in sandboxed programs: {why}"),
             );
         }
     }
@@ -351,7 +381,10 @@ impl<'s> Lowerer<'s> {
                         self.problem(
                             ProblemKind::Forbidden,
                             loc,
-                            format!("import of `{m}` is forbidden (allowed: math)"),
+                            format!(
+                                "import of `{m}` is forbidden: modules other than math reach \
+                                 host state (allowed: math)"
+                            ),
                         );
                     }
                     let bound = alias.asname.as_ref().unwrap_or(&alias.name).as_str();
@@ -367,7 +400,10 @@ impl<'s> Lowerer<'s> {
                     self.problem(
                         ProblemKind::Forbidden,
                         loc,
-                        format!("import from `{m}` is forbidden (allowed: math)"),
+                        format!(
+                            "import from `{m}` is forbidden: modules other than math reach \
+                             host state (allowed: math)"
+                        ),
                     );
                 }
                 let mut names = Vec::new();
@@ -667,7 +703,8 @@ impl<'s> Lowerer<'s> {
                         ProblemKind::Forbidden,
                         loc,
                         format!(
-                            "attribute `{attr}` is forbidden (no private or dunder attributes)"
+                            "attribute `{attr}` is forbidden: private and dunder attributes \
+                             lead to the interpreter's internals"
                         ),
                     );
                 }

@@ -87,3 +87,31 @@ fn pathological_nesting_is_a_problem_not_a_crash() {
     );
     assert!(check_program(&lists).is_err());
 }
+
+#[test]
+fn every_refusal_names_its_reason() {
+    let body = |s: &str| format!("def execute_command(image):\n    {s}\n");
+    for (name, why) in sdvp_python::lower::FORBIDDEN_NAMES {
+        let problems = check_program(&body(&format!("return {name}")))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            problems.iter().any(|p| p.kind == ProblemKind::Forbidden
+                && p.message.contains(name)
+                && p.message.contains(why)),
+            "{name}: {problems:?}"
+        );
+    }
+    for (src, reason) in [
+        ("import os", "host state"),
+        ("return image.__class__", "interpreter's internals"),
+        ("return image._x", "interpreter's internals"),
+        ("return __builtins__", "interpreter's internals"),
+    ] {
+        let problems = check_program(&body(src)).err().unwrap_or_default();
+        assert!(
+            problems.iter().any(|p| p.message.contains(reason)),
+            "{src}: {problems:?}"
+        );
+    }
+}
