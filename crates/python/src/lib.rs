@@ -71,7 +71,9 @@
 pub mod ast;
 pub mod builtins;
 mod builtins_num;
+mod compare;
 pub mod format;
+mod index;
 mod interp;
 pub mod lower;
 mod methods;
@@ -79,6 +81,7 @@ mod num;
 mod obj;
 mod ops;
 pub mod patch;
+mod percent;
 mod run;
 mod setorder;
 mod spec;

@@ -8,10 +8,11 @@
 
 mod call;
 mod expr;
+mod iter;
 mod stmt;
 
 pub(crate) use call::Kwargs;
-pub(crate) use expr::ObjIter;
+pub(crate) use iter::ObjIter;
 
 use crate::ast::Loc;
 use crate::obj::{DictObj, ExcKind, ExcObj, ListObj, Obj, Scope, Table, TupleObj};
