@@ -50,10 +50,7 @@ pub fn getitem(it: &mut Interp, o: &Obj, i: &Obj) -> R<Obj> {
             let found = d.table.borrow().get(&key).cloned();
             match found {
                 Some(v) => Ok(v),
-                None => {
-                    let k = crate::format::repr(it, i)?;
-                    Err(it.exc(ExcKind::KeyError, k))
-                }
+                None => Err(it.key_error(i)),
             }
         }
         _ => Err(it.type_error(format!("'{}' object is not subscriptable", o.type_name()))),
@@ -117,10 +114,7 @@ pub fn delitem(it: &mut Interp, o: &Obj, i: &Obj) -> R<()> {
             let removed = d.table.borrow_mut().remove(&key);
             match removed {
                 Some(_) => Ok(()),
-                None => {
-                    let k = crate::format::repr(it, i)?;
-                    Err(it.exc(ExcKind::KeyError, k))
-                }
+                None => Err(it.key_error(i)),
             }
         }
         _ => Err(it.type_error(format!(

@@ -3,7 +3,7 @@
 
 use crate::interp::{Interp, Kwargs, R, STR_OBJ_BYTES};
 use crate::obj::{ExcKind, Obj, ViewKind};
-use crate::{format, ops};
+use crate::ops;
 use std::rc::Rc;
 
 pub use crate::str_methods::STR_METHODS;
@@ -404,10 +404,7 @@ fn dict_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>, kwargs: 
             match (removed, args.get(1)) {
                 (Some((_, v)), _) => Ok(v),
                 (None, Some(default)) => Ok(default.clone()),
-                (None, None) => {
-                    let k = format::repr(it, &args[0])?;
-                    Err(it.exc(ExcKind::KeyError, k))
-                }
+                (None, None) => Err(it.key_error(&args[0])),
             }
         }
         "popitem" => {
@@ -516,8 +513,7 @@ fn set_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>) -> R<Obj>
             } else {
                 let removed = s.table.borrow_mut().remove(&key);
                 if removed.is_none() && name == "remove" {
-                    let k = format::repr(it, &args[0])?;
-                    return Err(it.exc(ExcKind::KeyError, k));
+                    return Err(it.key_error(&args[0]));
                 }
             }
             Ok(Obj::None)

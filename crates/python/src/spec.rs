@@ -449,10 +449,7 @@ impl Fields<'_> {
         }
         match self.kwargs.iter().find(|(k, _)| &**k == name) {
             Some((_, v)) => Ok(v.clone()),
-            None => {
-                let k = crate::format::repr_str(name);
-                Err(it.exc(ExcKind::KeyError, k))
-            }
+            None => Err(it.key_error(&Obj::str(name))),
         }
     }
 }

@@ -223,6 +223,21 @@ impl<'a> Interp<'a> {
         }))
     }
 
+    /// `KeyError(key)`: its text is the key's repr, its `args` the key itself.
+    pub fn key_error(&mut self, key: &Obj) -> Ctl {
+        let text = match crate::format::repr(self, key) {
+            Ok(t) => t,
+            Err(c) => return c,
+        };
+        let mut c = self.exc(ExcKind::KeyError, text);
+        if let Ctl::Exc(r) = &mut c {
+            if let Some(e) = Rc::get_mut(&mut r.exc) {
+                e.args = vec![key.clone()];
+            }
+        }
+        c
+    }
+
     pub fn type_error(&self, message: impl Into<String>) -> Ctl {
         self.exc(ExcKind::TypeError, message)
     }

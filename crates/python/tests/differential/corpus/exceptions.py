@@ -239,3 +239,28 @@ try:
     int('٣x')
 except ValueError as e:
     return 'bad'
+#: key error args hold the key
+try:
+    {'a': 1}['b']
+except KeyError as e:
+    return e.args[0], e.args, str(e), repr(e)
+#: key error from pop holds the key
+try:
+    {}.pop((1, 2))
+except KeyError as e:
+    return e.args[0]
+#: key error from set remove
+try:
+    {1}.remove(5)
+except KeyError as e:
+    return e.args[0] + 1
+#: value error args
+try:
+    int('x')
+except ValueError as e:
+    return e.args
+#: format missing name
+try:
+    '{a}'.format(b=1)
+except KeyError as e:
+    return e.args
