@@ -147,20 +147,33 @@ pub(crate) fn pad(it: &mut Interp, s: &Spec, sign: &str, body: &str, numeric: bo
 }
 
 /// Insert `sep` every `every` digits of the integer part of `digits` (which has no sign).
-fn group(digits: &str, sep: char, every: usize, min_width: usize) -> String {
-    let (int, rest) = match digits.find(|c: char| !c.is_ascii_alphanumeric()) {
+fn int_part(digits: &str) -> (&str, &str) {
+    match digits.find(|c: char| !c.is_ascii_alphanumeric()) {
         Some(i) => digits.split_at(i),
         None => (digits, ""),
-    };
-    let mut int: Vec<char> = int.chars().collect();
-    // Zero padding is grouped too: `f'{1234:010,}'` is `00,001,234`.
-    loop {
-        let len = int.len() + (int.len().saturating_sub(1)) / every + rest.chars().count();
-        if len >= min_width {
-            break;
-        }
-        int.insert(0, '0');
     }
+}
+
+fn int_chars<'a>(parts: (&'a str, &'a str)) -> std::str::Chars<'a> {
+    parts.0.chars()
+}
+
+fn group(digits: &str, sep: char, every: usize, min_width: usize) -> String {
+    let (int, rest) = int_part(digits);
+    // Zero padding is grouped too: `f'{1234:010,}'` is `00,001,234`. The digit count that
+    // reaches `min_width` is computed, then the zeros prepended at once.
+    let rest_len = rest.chars().count();
+    let grouped = |n: usize| n + n.saturating_sub(1) / every + rest_len;
+    let have = int.chars().count();
+    let mut n = have.max(min_width.saturating_sub(rest_len) * every / (every + 1));
+    while n > have && grouped(n - 1) >= min_width {
+        n -= 1;
+    }
+    while grouped(n) < min_width {
+        n += 1;
+    }
+    let mut int: Vec<char> = std::iter::repeat_n('0', n - have).collect();
+    int.extend(int_chars(int_part(digits)));
     let mut out = String::new();
     for (i, ch) in int.iter().enumerate() {
         if i > 0 && (int.len() - i).is_multiple_of(every) {

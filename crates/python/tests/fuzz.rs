@@ -304,12 +304,17 @@ fn check_batch(progs: &[String]) -> Result<(), TestCaseError> {
         .map(|(i, p)| job(&format!("f{i}"), p))
         .collect();
     let limits = limits();
+    let start = Instant::now();
     let (traces, _) = run_python_programs(
         &HashBackend::default(),
         SchedulerConfig::default(),
         &jobs,
         &limits,
     );
+    // Budgets bound every program; a slow one points at work done outside them.
+    if start.elapsed() > Duration::from_secs(3) {
+        eprintln!("SLOW ({:?}):\n{}", start.elapsed(), progs.join("\n----\n"));
+    }
     prop_assert_eq!(traces.len(), progs.len());
     for (t, p) in traces.iter().zip(progs) {
         match (&t.answer, &t.error) {
@@ -405,6 +410,7 @@ fn fuzz_parser_and_interpreter_under_budgets() {
         seed[8..16].copy_from_slice(&(start.elapsed().as_nanos() as u64).to_le_bytes());
         run_for(64, seed);
         round += 1;
+        eprintln!("round {round} done at {:?}: {}", start.elapsed(), seen());
     }
     eprintln!(
         "fuzzed {round} rounds of 64+64 cases in {:?}: {}",

@@ -245,3 +245,23 @@ fn deep_recursion_cannot_overflow_a_small_host_stack() {
     assert_eq!(a, "answer 990");
     assert_eq!(b, "answer deep");
 }
+
+#[test]
+fn grouped_zero_padding_is_linear() {
+    // Zero padding with grouping was built one digit at a time at the front (quadratic in
+    // the width; found while looking into a fuzz run that outlived its time limit). Lengths
+    // and texts as CPython 3.11 gives them.
+    let t = run(&prog(
+        "return len(f'{1:0300000,}') + len(format(7, '0200000_x'))",
+    ));
+    assert_eq!(kind(&t), "answer 500002", "{:?}", t.error);
+    let t = run(&prog(
+        "return f'{1234:010,}' + f'{-5:08,}' + format(255, '010_b')",
+    ));
+    assert_eq!(
+        kind(&t),
+        "answer 00,001,234-000,0050_1111_1111",
+        "{:?}",
+        t.error
+    );
+}
