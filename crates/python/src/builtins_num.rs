@@ -376,7 +376,8 @@ pub(crate) fn math_more(it: &mut Interp, f: &str, args: &[Obj]) -> R<Option<Obj>
             // About n·log2(n) bits: charged before computing.
             let bits = (n as u64).saturating_mul(64 - (n as u64).leading_zeros() as u64);
             it.alloc(bits / 8)?;
-            it.tick(n as u64)?;
+            // n multiplications of a product growing to `bits`: charged as the limb work.
+            it.tick((n as u64).saturating_mul(bits / 128 + 1))?;
             let mut acc = BigInt::from(1);
             for k in 2..=n {
                 acc *= k;
@@ -404,8 +405,9 @@ pub(crate) fn math_more(it: &mut Interp, f: &str, args: &[Obj]) -> R<Option<Obj>
                 return Ok(Some(Obj::Int(0)));
             }
             let k = k.try_into().unwrap_or(u32::MAX) as u64;
-            it.tick(k)?;
-            it.alloc((k / 8).saturating_mul(n.bits()))?;
+            let bits = k.saturating_mul(n.bits());
+            it.alloc(bits / 8)?;
+            it.tick(k.saturating_mul(bits / 128 + 1))?;
             let mut acc = BigInt::from(1);
             for i in 0..k {
                 acc *= n - BigInt::from(i);

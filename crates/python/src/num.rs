@@ -46,21 +46,25 @@ pub fn int_to_f64(it: &Interp, o: &Obj) -> R<f64> {
     }
 }
 
-/// Decimal text of an int, within CPython's digit limit.
+/// Decimal text of an int, within CPython's digit limit (decided from the bit length
+/// where it can be, so a huge int is never converted only to be refused).
 pub fn int_to_string(it: &Interp, b: &BigInt) -> R<String> {
-    // bits * log10(2) bounds the digit count from above closely enough.
-    if b.bits() > (MAX_STR_DIGITS as u64) * 3322 / 1000 + 4 {
-        let s = b.to_string();
-        let digits = s.trim_start_matches('-').len();
-        if digits > MAX_STR_DIGITS {
-            return Err(it.value_error(format!(
-                "Exceeds the limit ({MAX_STR_DIGITS} digits) for integer string conversion; \
-                 use sys.set_int_max_str_digits() to increase the limit"
-            )));
-        }
-        return Ok(s);
+    let limit = || {
+        it.value_error(format!(
+            "Exceeds the limit ({MAX_STR_DIGITS} digits) for integer string conversion; \
+             use sys.set_int_max_str_digits() to increase the limit"
+        ))
+    };
+    let bits = b.bits();
+    // At least floor((bits - 1) * log10(2)) + 1 digits.
+    if (bits.saturating_sub(1) as f64) * std::f64::consts::LOG10_2 >= MAX_STR_DIGITS as f64 {
+        return Err(limit());
     }
-    Ok(b.to_string())
+    let s = b.to_string();
+    if s.trim_start_matches('-').len() > MAX_STR_DIGITS {
+        return Err(limit());
+    }
+    Ok(s)
 }
 
 /// Parse Python int text in `base` (0: from the prefix), or None when invalid.
@@ -94,7 +98,9 @@ pub fn parse_int(text: &str, base: u32) -> Result<Option<BigInt>, ()> {
         return Ok(None);
     }
     let clean: String = digits.chars().filter(|&c| c != '_').collect();
-    if base == 10 && clean.len() > MAX_STR_DIGITS {
+    // As in CPython, the limit holds for every base that is not a power of two (converting
+    // those takes quadratic time).
+    if !base.is_power_of_two() && clean.len() > MAX_STR_DIGITS {
         return Err(());
     }
     let v = BigInt::parse_bytes(clean.as_bytes(), base);

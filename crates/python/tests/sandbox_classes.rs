@@ -96,6 +96,9 @@ fn memory_is_charged_before_results_are_built() {
         "return len([0] * 2 ** 64)",
         "return len((1,) * 2 ** 100)",
         "return len('ab' * 2 ** 70)",
+        // Work of a single operation is charged before it runs.
+        "import math\nreturn math.factorial(10 ** 6) > 0",
+        "import math\nreturn math.comb(10 ** 7, 10 ** 6) > 0",
         "return len(f'{1:,>40000000}' + f'{2:,>40000000}')",
     ] {
         let t = run(&prog(src));
@@ -191,6 +194,14 @@ fn numeric_builtins_and_big_ints() {
         let t = run(&prog(src));
         assert_eq!(kind(&t), want, "{src}: {:?}", t.error);
     }
+    // A huge int is refused for printing from its size, without converting it first, and
+    // text in a base that is not a power of two obeys the same digit limit as CPython's.
+    let t = run(&prog("x = 7 ** 100000\nreturn str(x)"));
+    assert_eq!(exception(&t), "ValueError", "{:?}", t.error);
+    let t = run(&prog("return int('1' * 5000, 3)"));
+    assert_eq!(exception(&t), "ValueError", "{:?}", t.error);
+    let t = run(&prog("return int('f' * 5000, 16) % 7"));
+    assert_eq!(kind(&t), "answer 3", "{:?}", t.error);
     let t = run(&prog("return chr(0x110000)"));
     assert_eq!(exception(&t), "ValueError");
 }
