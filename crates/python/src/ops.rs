@@ -55,12 +55,11 @@ fn py_divmod_f(a: f64, b: f64) -> (f64, f64) {
 }
 
 fn repeat_count(it: &Interp, n: &Obj) -> R<Option<usize>> {
-    if let Obj::Big(b) = n {
-        return Ok(Some(if num_traits::Signed::is_negative(&**b) {
-            0
-        } else {
-            usize::MAX
-        }));
+    if let Obj::Big(_) = n {
+        return Err(it.exc(
+            ExcKind::OverflowError,
+            "cannot fit 'int' into an index-sized integer",
+        ));
     }
     match n.as_int() {
         Some(i) => Ok(Some(i.max(0) as usize)),
@@ -260,7 +259,7 @@ pub fn inplace(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
             };
             let items = a.items.borrow().clone();
             it.alloc_items(items.len().saturating_mul(n))?;
-            let v: Vec<Obj> = (0..n).flat_map(|_| items.iter().cloned()).collect();
+            let v = repeated(&items, n);
             let old = std::mem::replace(&mut *a.items.borrow_mut(), v);
             crate::obj::defer_drop(old);
             return Ok(l.clone());
@@ -302,6 +301,14 @@ pub fn inplace(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
     binop(it, op, l, r)
 }
 
+/// `items * n` (already charged).
+fn repeated(items: &[Obj], n: usize) -> Vec<Obj> {
+    if items.is_empty() {
+        return Vec::new();
+    }
+    (0..n).flat_map(|_| items.iter().cloned()).collect()
+}
+
 fn repeat(it: &mut Interp, seq: &Obj, n: &Obj) -> R<Obj> {
     let Some(n) = repeat_count(it, n)? else {
         return Err(it.type_error(format!(
@@ -309,20 +316,25 @@ fn repeat(it: &mut Interp, seq: &Obj, n: &Obj) -> R<Obj> {
             n.type_name()
         )));
     };
+    // An empty sequence repeated any number of times is empty: it must not loop `n` times.
     match seq {
         Obj::Str(s) => {
             it.alloc((s.len() as u64).saturating_mul(n as u64))?;
-            Ok(Obj::str(s.repeat(n)))
+            Ok(Obj::str(if s.is_empty() {
+                String::new()
+            } else {
+                s.repeat(n)
+            }))
         }
         Obj::List(l) => {
             let items = l.items.borrow().clone();
             it.alloc_items(items.len().saturating_mul(n))?;
-            let v: Vec<Obj> = (0..n).flat_map(|_| items.iter().cloned()).collect();
+            let v = repeated(&items, n);
             it.new_list(v)
         }
         Obj::Tuple(t) => {
             it.alloc_items(t.items.len().saturating_mul(n))?;
-            let v: Vec<Obj> = (0..n).flat_map(|_| t.items.iter().cloned()).collect();
+            let v = repeated(&t.items, n);
             it.new_tuple(v)
         }
         _ => Err(it.type_error("can't repeat this value")),

@@ -106,7 +106,7 @@ pub fn percent_format(it: &mut Interp, fmt: &str, args: &Obj) -> R<Obj> {
             out.push('%');
             continue;
         }
-        if s.width as u64 > it.bytes_left() {
+        if s.width as u64 > it.bytes_left() || s.precision.unwrap_or(0) as u64 > it.bytes_left() {
             return Err(it.limit("format width exceeds the memory budget"));
         }
         let v = match key_value.take() {

@@ -87,8 +87,8 @@ fn parse_spec(it: &Interp, spec: &str) -> R<Spec> {
     if i != c.len() {
         return Err(it.value_error("Invalid format specifier"));
     }
-    if s.width as u64 > it.bytes_left() {
-        return Err(it.limit("format width exceeds the memory budget"));
+    if s.width as u64 > it.bytes_left() || s.precision.unwrap_or(0) as u64 > it.bytes_left() {
+        return Err(it.limit("format width or precision exceeds the memory budget"));
     }
     Ok(s)
 }
@@ -220,7 +220,7 @@ fn strip_zeros(s: &str) -> String {
 
 /// Digits of `|x|` (finite) for a float presentation type.
 fn float_digits(x: f64, ty: char, precision: Option<usize>, alt: bool) -> String {
-    let p = precision.unwrap_or(6).min(400);
+    let p = precision.unwrap_or(6);
     match ty {
         'f' | 'F' | '%' => {
             let s = format!("{:.*}", p, x);
