@@ -110,22 +110,30 @@ pub enum ExprKind {
     None,
     Bool(bool),
     Int(i64),
+    Big(Rc<num_bigint::BigInt>),
     Float(f64),
     Str(Rc<str>),
+    Ellipsis,
     FString(Vec<FPart>),
     Name(Rc<str>),
     List(Vec<Expr>),
     Tuple(Vec<Expr>),
     Set(Vec<Expr>),
-    Dict(Vec<(Expr, Expr)>),
+    /// Entries; a `None` key is `**mapping`.
+    Dict(Vec<(Option<Expr>, Expr)>),
     Attr(Box<Expr>, Rc<str>),
     Subscript(Box<Expr>, Box<Expr>),
     Slice(Option<Box<Expr>>, Option<Box<Expr>>, Option<Box<Expr>>),
+    /// Arguments may be `Starred`; a keyword without a name is `**mapping`.
     Call {
         func: Box<Expr>,
         args: Vec<Expr>,
-        kwargs: Vec<(Rc<str>, Expr)>,
+        kwargs: Vec<(Option<Rc<str>>, Expr)>,
     },
+    /// `*iterable` inside a call or a list/tuple/set display.
+    Starred(Box<Expr>),
+    /// `name := value`.
+    Named(Rc<str>, Box<Expr>),
     BinOp(Box<Expr>, BinOp, Box<Expr>),
     Unary(UnOp, Box<Expr>),
     /// `and` (true) / `or` (false) over two or more operands, short-circuiting.
@@ -142,6 +150,8 @@ pub enum ExprKind {
 pub enum Target {
     Name(Rc<str>),
     Unpack(Vec<Target>),
+    /// `*rest` inside an unpacking.
+    Starred(Box<Target>),
     Subscript(Expr, Expr),
 }
 
@@ -163,8 +173,23 @@ pub enum Body {
 pub struct FuncDef {
     pub name: Rc<str>,
     pub loc: Loc,
+    /// Positional parameters first (`positional` of them), then keyword-only ones.
     pub params: Vec<Param>,
+    pub positional: usize,
+    /// `*args` and `**kwargs` names.
+    pub vararg: Option<Rc<str>>,
+    pub kwarg: Option<Rc<str>>,
     pub body: Body,
+    /// Names the body assigns (its locals), and those it declares `nonlocal` / `global`.
+    pub scope: Rc<ScopeDecl>,
+}
+
+/// What a function's body binds, known before it runs (as CPython's compiler knows it).
+#[derive(Debug, Clone, Default)]
+pub struct ScopeDecl {
+    pub locals: Vec<Rc<str>>,
+    pub nonlocals: Vec<Rc<str>>,
+    pub globals: Vec<Rc<str>>,
 }
 
 /// One `except` clause.
@@ -196,7 +221,8 @@ pub enum StmtKind {
     Break,
     Continue,
     Pass,
-    Raise(Option<Expr>),
+    /// `raise exc [from cause]`.
+    Raise(Option<Expr>, Option<Expr>),
     Try {
         body: Vec<Stmt>,
         handlers: Vec<Handler>,

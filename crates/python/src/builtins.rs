@@ -32,6 +32,17 @@ const BUILTINS: &[&str] = &[
     "any",
     "all",
     "isinstance",
+    "divmod",
+    "pow",
+    "hex",
+    "bin",
+    "oct",
+    "ord",
+    "chr",
+    "format",
+    "iter",
+    "next",
+    "callable",
     "print",
     "repr",
     "map",
@@ -43,6 +54,9 @@ const BUILTINS: &[&str] = &[
     "coerce_to_numeric",
     "llm_query",
 ];
+
+/// `dict(a=1)`: any keyword is a key.
+const DICT_KW: &[&str] = &[];
 
 const MATH_FNS: &[&str] = &[
     "math.sqrt",
@@ -58,12 +72,46 @@ const MATH_FNS: &[&str] = &[
     "math.atan2",
     "math.hypot",
     "math.isclose",
+    "math.gcd",
+    "math.lcm",
+    "math.trunc",
+    "math.factorial",
+    "math.log2",
+    "math.log10",
+    "math.prod",
+    "math.degrees",
+    "math.radians",
+    "math.isqrt",
+    "math.comb",
+    "math.perm",
+    "math.isnan",
+    "math.isinf",
+    "math.isfinite",
+    "math.asin",
+    "math.acos",
+    "math.atan",
+    "math.copysign",
+    "math.fsum",
+    "math.dist",
 ];
+
+/// The type a builtin names, if it is a type (`int`, `str`, …): its repr is `<class '…'>`
+/// and its methods can be taken unbound (`key=str.lower`).
+pub fn type_name_of(b: &str) -> Option<&'static str> {
+    [
+        "int", "float", "str", "bool", "list", "tuple", "dict", "set", "range",
+    ]
+    .into_iter()
+    .find(|t| *t == b)
+}
 
 /// A builtin by name, if the sandbox offers it.
 pub fn lookup(name: &str) -> Option<Obj> {
     if let Some(b) = BUILTINS.iter().find(|b| **b == name) {
         return Some(Obj::Builtin(b));
+    }
+    if name == "Ellipsis" {
+        return Some(Obj::Ellipsis);
     }
     ExcKind::from_name(name).map(Obj::ExcType)
 }
@@ -74,6 +122,8 @@ pub fn math_attr(name: &str) -> Option<Obj> {
         "pi" => Some(Obj::Float(std::f64::consts::PI)),
         "e" => Some(Obj::Float(std::f64::consts::E)),
         "inf" => Some(Obj::Float(f64::INFINITY)),
+        "nan" => Some(Obj::Float(f64::NAN)),
+        "tau" => Some(Obj::Float(std::f64::consts::TAU)),
         _ => MATH_FNS
             .iter()
             .find(|f| f.strip_prefix("math.") == Some(name))
@@ -86,20 +136,7 @@ fn num(it: &Interp, o: &Obj, fname: &str) -> R<f64> {
         .ok_or_else(|| it.type_error(format!("{fname}() needs a number, not '{}'", o.type_name())))
 }
 
-fn float_to_int(it: &Interp, f: f64) -> R<Obj> {
-    if !f.is_finite() {
-        return Err(it.exc(
-            ExcKind::OverflowError,
-            "cannot convert float infinity or NaN to integer",
-        ));
-    }
-    if f.abs() >= 9.2e18 {
-        return Err(it.exc(ExcKind::OverflowError, "integer overflow (ints are 64-bit)"));
-    }
-    Ok(Obj::Int(f.trunc() as i64))
-}
-
-fn kwarg(kwargs: &Kwargs, name: &str) -> Option<Obj> {
+pub(crate) fn kwarg(kwargs: &Kwargs, name: &str) -> Option<Obj> {
     kwargs
         .iter()
         .find(|(k, _)| &**k == name)
@@ -107,7 +144,7 @@ fn kwarg(kwargs: &Kwargs, name: &str) -> Option<Obj> {
 }
 
 impl<'a> Interp<'a> {
-    fn arity(&self, name: &str, args: &[Obj], min: usize, max: usize) -> R<()> {
+    pub(crate) fn arity(&self, name: &str, args: &[Obj], min: usize, max: usize) -> R<()> {
         if args.len() < min || args.len() > max {
             return Err(self.type_error(format!(
                 "{name}() takes {min}..{max} positional arguments ({} given)",
@@ -215,13 +252,21 @@ impl<'a> Interp<'a> {
             "print" => &["sep", "end"],
             "enumerate" => &["start"],
             "sum" => &["start"],
+            "int" => &["base"],
+            "round" => &["ndigits"],
+            "pow" => &["base", "exp", "mod"],
+            "dict" => DICT_KW,
             "coerce_to_numeric" => &["no_string"],
             "llm_query" => &["context", "long_answer"],
             "best_image_match" => &["return_index"],
             "ImagePatch" => &["left", "lower", "right", "upper"],
             _ => &[],
         };
-        if let Some((k, _)) = kwargs.iter().find(|(k, _)| !allowed_kw.contains(&&**k)) {
+        let open_kw = name == "dict";
+        if let Some((k, _)) = kwargs
+            .iter()
+            .find(|(k, _)| !open_kw && !allowed_kw.contains(&&**k))
+        {
             return Err(
                 self.type_error(format!("{name}() got an unexpected keyword argument '{k}'"))
             );
@@ -237,6 +282,7 @@ impl<'a> Interp<'a> {
                     Obj::List(l) => l.items.borrow().len(),
                     Obj::Tuple(t) => t.items.len(),
                     Obj::Dict(d) | Obj::Set(d) => d.table.borrow().len(),
+                    Obj::DictView(v) => v.0.table.borrow().len(),
                     Obj::Range(a, b, s) => range_len(*a, *b, *s) as usize,
                     o => {
                         return Err(self.type_error(format!(
@@ -262,88 +308,9 @@ impl<'a> Interp<'a> {
                 Ok(acc)
             }
             "min" | "max" => self.min_max(name, args, &kwargs, loc).await,
-            "abs" => {
-                self.arity(name, &args, 1, 1)?;
-                match &args[0] {
-                    Obj::Float(f) => Ok(Obj::Float(f.abs())),
-                    o => match o.as_int() {
-                        Some(i) => i
-                            .checked_abs()
-                            .map(Obj::Int)
-                            .ok_or_else(|| self.exc(ExcKind::OverflowError, "integer overflow")),
-                        None => Err(self.type_error(format!(
-                            "bad operand type for abs(): '{}'",
-                            o.type_name()
-                        ))),
-                    },
-                }
-            }
-            "round" => {
-                self.arity(name, &args, 1, 2)?;
-                if let (Some(i), None) = (args[0].as_int(), args.get(1)) {
-                    return Ok(Obj::Int(i));
-                }
-                let x = num(self, &args[0], name)?;
-                match args.get(1).filter(|o| !matches!(o, Obj::None)) {
-                    None => float_to_int(self, x.round_ties_even()),
-                    Some(n) => {
-                        let n = n
-                            .as_int()
-                            .ok_or_else(|| self.type_error("round() digits must be an int"))?;
-                        let p = 10f64.powi(n.clamp(-300, 300) as i32);
-                        Ok(Obj::Float((x * p).round_ties_even() / p))
-                    }
-                }
-            }
-            "int" => {
-                self.arity(name, &args, 0, 1)?;
-                match args.first() {
-                    None => Ok(Obj::Int(0)),
-                    Some(Obj::Float(f)) => float_to_int(self, *f),
-                    Some(Obj::Str(s)) => s
-                        .trim()
-                        .replace('_', "")
-                        .parse::<i64>()
-                        .map(Obj::Int)
-                        .map_err(|_| {
-                            self.value_error(format!(
-                                "invalid literal for int() with base 10: '{s}'"
-                            ))
-                        }),
-                    Some(o) => o.as_int().map(Obj::Int).ok_or_else(|| {
-                        self.type_error(format!(
-                            "int() argument must be a string or a number, not '{}'",
-                            o.type_name()
-                        ))
-                    }),
-                }
-            }
-            "float" => {
-                self.arity(name, &args, 0, 1)?;
-                match args.first() {
-                    None => Ok(Obj::Float(0.0)),
-                    Some(Obj::Str(s)) => {
-                        let t = s.trim().to_lowercase();
-                        let parsed = match t.as_str() {
-                            "inf" | "+inf" | "infinity" => Some(f64::INFINITY),
-                            "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
-                            "nan" => Some(f64::NAN),
-                            _ if t.chars().all(|c| c.is_ascii_digit() || "+-.e_".contains(c)) => {
-                                t.replace('_', "").parse().ok()
-                            }
-                            _ => None,
-                        };
-                        parsed.map(Obj::Float).ok_or_else(|| {
-                            self.value_error(format!("could not convert string to float: '{s}'"))
-                        })
-                    }
-                    Some(o) => o.as_f64().map(Obj::Float).ok_or_else(|| {
-                        self.type_error(format!(
-                            "float() argument must be a string or a number, not '{}'",
-                            o.type_name()
-                        ))
-                    }),
-                }
+            "abs" | "round" | "int" | "float" | "divmod" | "pow" | "hex" | "bin" | "oct"
+            | "ord" | "chr" | "format" | "iter" | "next" | "callable" => {
+                self.call_more(name, args, &kwargs)
             }
             "str" => {
                 self.arity(name, &args, 0, 1)?;
@@ -416,6 +383,9 @@ impl<'a> Interp<'a> {
             }
             "list" | "tuple" | "set" | "reversed" => {
                 self.arity(name, &args, 0, 1)?;
+                if let (Some(Obj::Set(d) | Obj::Dict(d)), "set") = (args.first(), name) {
+                    return Ok(Obj::Set(self.set_copy(d)?));
+                }
                 let mut items = match args.first() {
                     Some(o) => self.collect(o)?,
                     None => Vec::new(),
@@ -448,6 +418,9 @@ impl<'a> Interp<'a> {
                         }
                     }
                 }
+                for (k, v) in kwargs {
+                    pairs.push((Obj::Str(k), v));
+                }
                 self.new_dict(pairs)
             }
             "sorted" => {
@@ -468,16 +441,23 @@ impl<'a> Interp<'a> {
                 }))
             }
             "map" | "filter" => {
-                self.arity(name, &args, 2, 2)?;
-                let items = self.collect(&args[1])?;
-                let mut out = Vec::with_capacity(items.len());
-                for x in items {
+                if args.len() < 2 || (name == "filter" && args.len() != 2) {
+                    return Err(
+                        self.type_error(format!("{name}() needs a function and an iterable"))
+                    );
+                }
+                let mut cols = Vec::with_capacity(args.len() - 1);
+                for a in &args[1..] {
+                    cols.push(self.collect(a)?);
+                }
+                let n = cols.iter().map(Vec::len).min().unwrap_or(0);
+                let mut out = Vec::with_capacity(n);
+                for i in 0..n {
+                    let row: Vec<Obj> = cols.iter().map(|c| c[i].clone()).collect();
+                    let x = row[0].clone();
                     let y = match &args[0] {
                         Obj::None if name == "filter" => x.clone(),
-                        f => {
-                            self.call_obj(f.clone(), vec![x.clone()], Vec::new(), loc)
-                                .await?
-                        }
+                        f => self.call_obj(f.clone(), row, Vec::new(), loc).await?,
                     };
                     if name == "map" {
                         out.push(y);
@@ -489,7 +469,7 @@ impl<'a> Interp<'a> {
             }
             "isinstance" => {
                 self.arity(name, &args, 2, 2)?;
-                Ok(Obj::Bool(self.isinstance(&args[0], &args[1])?))
+                Ok(Obj::Bool(self.isinstance(&args[0], &args[1], 0)?))
             }
             "print" => {
                 let sep = match kwarg(&kwargs, "sep") {
@@ -547,18 +527,21 @@ impl<'a> Interp<'a> {
         }
     }
 
-    fn isinstance(&self, o: &Obj, t: &Obj) -> R<bool> {
+    fn isinstance(&self, o: &Obj, t: &Obj, depth: usize) -> R<bool> {
+        if depth > crate::ops::MAX_VALUE_DEPTH {
+            return Err(self.limit("type tuple nested too deeply"));
+        }
         Ok(match t {
             Obj::Tuple(ts) => {
                 for t in &ts.items {
-                    if self.isinstance(o, t)? {
+                    if self.isinstance(o, t, depth + 1)? {
                         return Ok(true);
                     }
                 }
                 false
             }
             Obj::Builtin(b) => match *b {
-                "int" => matches!(o, Obj::Int(_) | Obj::Bool(_)),
+                "int" => o.is_int(),
                 "float" => matches!(o, Obj::Float(_)),
                 "str" => matches!(o, Obj::Str(_)),
                 "bool" => matches!(o, Obj::Bool(_)),
@@ -576,6 +559,9 @@ impl<'a> Interp<'a> {
 
     fn math_call(&mut self, name: &str, args: &[Obj]) -> R<Obj> {
         let f = name.trim_start_matches("math.");
+        if let Some(r) = crate::builtins_num::math_more(self, f, args)? {
+            return Ok(r);
+        }
         let two = matches!(f, "pow" | "atan2" | "hypot" | "isclose");
         self.arity(
             name,
@@ -592,8 +578,8 @@ impl<'a> Interp<'a> {
         let v = match f {
             "sqrt" if x < 0.0 => return Err(domain(self)),
             "sqrt" => x.sqrt(),
-            "floor" => return float_to_int(self, x.floor()),
-            "ceil" => return float_to_int(self, x.ceil()),
+            "floor" => return crate::num::float_to_int(self, x.floor()),
+            "ceil" => return crate::num::float_to_int(self, x.ceil()),
             "fabs" => x.abs(),
             "pow" => x.powf(y.unwrap_or(1.0)),
             "log" if x <= 0.0 => return Err(domain(self)),

@@ -12,6 +12,8 @@
 
 use crate::ast::FuncDef;
 use crate::patch::Patch;
+use num_bigint::BigInt;
+use num_traits::{FromPrimitive, ToPrimitive};
 use sdvp_core::ImageRef;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -45,6 +47,10 @@ pub fn defer_drop(items: Vec<Obj>) {
 /// Python's built-in exception classes that programs may raise and catch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExcKind {
+    BaseException,
+    SystemExit,
+    KeyboardInterrupt,
+    GeneratorExit,
     Exception,
     ValueError,
     IndexError,
@@ -56,14 +62,21 @@ pub enum ExcKind {
     TypeError,
     AttributeError,
     NameError,
+    UnboundLocalError,
     AssertionError,
     RuntimeError,
+    RecursionError,
     NotImplementedError,
     StopIteration,
+    MemoryError,
 }
 
 impl ExcKind {
-    pub const ALL: [ExcKind; 15] = [
+    pub const ALL: [ExcKind; 22] = [
+        ExcKind::BaseException,
+        ExcKind::SystemExit,
+        ExcKind::KeyboardInterrupt,
+        ExcKind::GeneratorExit,
         ExcKind::Exception,
         ExcKind::ValueError,
         ExcKind::IndexError,
@@ -75,13 +88,20 @@ impl ExcKind {
         ExcKind::TypeError,
         ExcKind::AttributeError,
         ExcKind::NameError,
+        ExcKind::UnboundLocalError,
         ExcKind::AssertionError,
         ExcKind::RuntimeError,
+        ExcKind::RecursionError,
         ExcKind::NotImplementedError,
         ExcKind::StopIteration,
+        ExcKind::MemoryError,
     ];
     pub fn name(self) -> &'static str {
         match self {
+            ExcKind::BaseException => "BaseException",
+            ExcKind::SystemExit => "SystemExit",
+            ExcKind::KeyboardInterrupt => "KeyboardInterrupt",
+            ExcKind::GeneratorExit => "GeneratorExit",
             ExcKind::Exception => "Exception",
             ExcKind::ValueError => "ValueError",
             ExcKind::IndexError => "IndexError",
@@ -93,10 +113,13 @@ impl ExcKind {
             ExcKind::TypeError => "TypeError",
             ExcKind::AttributeError => "AttributeError",
             ExcKind::NameError => "NameError",
+            ExcKind::UnboundLocalError => "UnboundLocalError",
             ExcKind::AssertionError => "AssertionError",
             ExcKind::RuntimeError => "RuntimeError",
+            ExcKind::RecursionError => "RecursionError",
             ExcKind::NotImplementedError => "NotImplementedError",
             ExcKind::StopIteration => "StopIteration",
+            ExcKind::MemoryError => "MemoryError",
         }
     }
     pub fn from_name(name: &str) -> Option<ExcKind> {
@@ -104,10 +127,15 @@ impl ExcKind {
     }
     fn parent(self) -> Option<ExcKind> {
         match self {
-            ExcKind::Exception => None,
+            ExcKind::BaseException => None,
+            ExcKind::SystemExit
+            | ExcKind::KeyboardInterrupt
+            | ExcKind::GeneratorExit
+            | ExcKind::Exception => Some(ExcKind::BaseException),
             ExcKind::IndexError | ExcKind::KeyError => Some(ExcKind::LookupError),
             ExcKind::ZeroDivisionError | ExcKind::OverflowError => Some(ExcKind::ArithmeticError),
-            ExcKind::NotImplementedError => Some(ExcKind::RuntimeError),
+            ExcKind::NotImplementedError | ExcKind::RecursionError => Some(ExcKind::RuntimeError),
+            ExcKind::UnboundLocalError => Some(ExcKind::NameError),
             _ => Some(ExcKind::Exception),
         }
     }
@@ -128,7 +156,16 @@ impl ExcKind {
 #[derive(Debug)]
 pub struct ExcObj {
     pub kind: ExcKind,
+    /// `str(e)`, bounded by the output budget.
     pub message: Rc<str>,
+    /// `e.args`.
+    pub args: Vec<Obj>,
+}
+
+impl Drop for ExcObj {
+    fn drop(&mut self) {
+        defer_drop(std::mem::take(&mut self.args));
+    }
 }
 
 /// A Python list. Its contents are freed through [`defer_drop`].
@@ -160,21 +197,32 @@ impl Drop for TupleObj {
 pub enum Key {
     None,
     Int(i64),
+    Big(BigInt),
     Float(u64),
     Str(Rc<str>),
     Tuple(Vec<Key>),
+    Range(i64, i64, i64),
     /// Objects hashed by identity (patches, functions, exception classes).
     Ident(usize),
 }
 
-/// Insertion-ordered hash map of Python values (dicts; sets use `Obj::None` values).
+/// Insertion-ordered hash map of Python values (dicts; sets use `Obj::None` values, and
+/// keep CPython's slot table beside it for their iteration order, see [`crate::setorder`]).
 #[derive(Debug, Default)]
 pub struct Table {
     pub entries: Vec<(Obj, Obj)>,
     index: HashMap<Key, usize>,
+    layout: Option<crate::setorder::Layout>,
 }
 
 impl Table {
+    /// An empty table iterated in CPython's set order.
+    pub fn new_set() -> Table {
+        Table {
+            layout: Some(Default::default()),
+            ..Table::default()
+        }
+    }
     pub fn get(&self, k: &Key) -> Option<&Obj> {
         self.index.get(k).map(|&i| &self.entries[i].1)
     }
@@ -185,7 +233,11 @@ impl Table {
         match self.index.get(&k) {
             Some(&i) => self.entries[i].1 = value,
             None => {
-                self.index.insert(k, self.entries.len());
+                let pos = self.entries.len();
+                if let Some(l) = &mut self.layout {
+                    l.add(pos, crate::setorder::py_hash(&k));
+                }
+                self.index.insert(k, pos);
                 self.entries.push((key, value));
             }
         }
@@ -198,6 +250,9 @@ impl Table {
                 *v -= 1;
             }
         }
+        if let Some(l) = &mut self.layout {
+            l.remove(i);
+        }
         Some(out)
     }
     pub fn len(&self) -> usize {
@@ -208,12 +263,70 @@ impl Table {
     }
     pub fn take_all(&mut self) -> Vec<Obj> {
         self.index.clear();
+        if let Some(l) = &mut self.layout {
+            l.clear();
+        }
         let mut out = Vec::with_capacity(self.entries.len() * 2);
         for (k, v) in self.entries.drain(..) {
             out.push(k);
             out.push(v);
         }
         out
+    }
+    /// Entry positions in iteration order (a set's slot order, a dict's insertion order).
+    pub fn order(&self) -> Vec<usize> {
+        match &self.layout {
+            Some(l) => l.order(),
+            None => (0..self.entries.len()).collect(),
+        }
+    }
+    /// Make room for merging `extra` keys of another set or dict (see [`crate::setorder`]).
+    pub fn reserve(&mut self, extra: usize) {
+        if let Some(l) = &mut self.layout {
+            l.reserve(extra);
+        }
+    }
+    /// Keys in iteration order.
+    pub fn keys(&self) -> Vec<Obj> {
+        self.order()
+            .into_iter()
+            .map(|i| self.entries[i].0.clone())
+            .collect()
+    }
+    /// A new set of this set's (or dict's) keys, laid out as CPython builds `set(x)`: a
+    /// set is merged (`set_merge`), a dict's keys are added in order into a presized table.
+    pub fn set_copy(&self) -> Table {
+        let order = self.order();
+        let mut newpos = vec![0usize; self.entries.len()];
+        for (k, &p) in order.iter().enumerate() {
+            newpos[p] = k;
+        }
+        let entries = order
+            .iter()
+            .map(|&p| (self.entries[p].0.clone(), Obj::None))
+            .collect();
+        let index = self
+            .index
+            .iter()
+            .map(|(k, &p)| (k.clone(), newpos[p]))
+            .collect::<HashMap<_, _>>();
+        let layout = match &self.layout {
+            Some(l) => crate::setorder::Layout::merged_from(l, &order),
+            None => {
+                let mut keys: Vec<(usize, &Key)> = index.iter().map(|(k, p)| (*p, k)).collect();
+                keys.sort_by_key(|x| x.0);
+                let mut l = crate::setorder::Layout::presized(keys.len());
+                for (pos, k) in keys {
+                    l.add(pos, crate::setorder::py_hash(k));
+                }
+                l
+            }
+        };
+        Table {
+            entries,
+            index,
+            layout: Some(layout),
+        }
     }
 }
 
@@ -233,9 +346,19 @@ impl Drop for DictObj {
 pub struct Scope {
     pub vars: RefCell<HashMap<Rc<str>, Obj>>,
     pub parent: Option<Rc<Scope>>,
+    /// A function call's declarations (None for the module and for comprehensions).
+    pub decl: Option<Rc<crate::ast::ScopeDecl>>,
 }
 
 impl Scope {
+    /// Whether `name` is a local of this function scope that is not bound yet.
+    pub fn unbound_local(&self, name: &str) -> bool {
+        self.decl
+            .as_ref()
+            .is_some_and(|d| d.locals.iter().any(|n| &**n == name))
+            && !self.vars.borrow().contains_key(name)
+    }
+
     pub fn lookup(&self, name: &str) -> Option<Obj> {
         if let Some(v) = self.vars.borrow().get(name) {
             return Some(v.clone());
@@ -280,12 +403,32 @@ impl Drop for Function {
     }
 }
 
+/// Which view of a dict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewKind {
+    Keys,
+    Values,
+    Items,
+}
+
+impl ViewKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ViewKind::Keys => "dict_keys",
+            ViewKind::Values => "dict_values",
+            ViewKind::Items => "dict_items",
+        }
+    }
+}
+
 /// A runtime value.
 #[derive(Debug, Clone)]
 pub enum Obj {
     None,
     Bool(bool),
     Int(i64),
+    /// An int outside i64 (never one that fits: results are normalised).
+    Big(Rc<BigInt>),
     Float(f64),
     Str(Rc<str>),
     List(Rc<ListObj>),
@@ -299,12 +442,20 @@ pub enum Obj {
     /// `receiver.method` not yet called.
     Method(Rc<(Obj, Rc<str>)>),
     Patch(Rc<Patch>),
+    /// An iterator made by `iter()`.
+    Iter(Rc<RefCell<crate::interp::ObjIter>>),
+    /// `d.keys()`, `d.values()`, `d.items()`: live views of a dict.
+    DictView(Rc<(Rc<DictObj>, ViewKind)>),
     /// An opaque image (`cropped_image`, the `image` argument): only ImagePatch() reads it.
     Image(Rc<ImageRef>),
     ExcType(ExcKind),
     Exc(Rc<ExcObj>),
     /// The `math` module.
     Math,
+    /// `...`.
+    Ellipsis,
+    /// `a:b:c` as an index being assigned or deleted.
+    Slice(Rc<(Obj, Obj, Obj)>),
 }
 
 impl Obj {
@@ -315,7 +466,7 @@ impl Obj {
         match self {
             Obj::None => "NoneType",
             Obj::Bool(_) => "bool",
-            Obj::Int(_) => "int",
+            Obj::Int(_) | Obj::Big(_) => "int",
             Obj::Float(_) => "float",
             Obj::Str(_) => "str",
             Obj::List(_) => "list",
@@ -326,10 +477,14 @@ impl Obj {
             Obj::Func(_) => "function",
             Obj::Builtin(_) | Obj::Method(_) => "builtin_function_or_method",
             Obj::Patch(_) => "ImagePatch",
+            Obj::DictView(v) => v.1.name(),
+            Obj::Iter(_) => "iterator",
             Obj::Image(_) => "Image",
             Obj::ExcType(_) => "type",
             Obj::Exc(e) => e.kind.name(),
             Obj::Math => "module",
+            Obj::Ellipsis => "ellipsis",
+            Obj::Slice(_) => "slice",
         }
     }
 
@@ -338,11 +493,13 @@ impl Obj {
             Obj::None => false,
             Obj::Bool(b) => *b,
             Obj::Int(i) => *i != 0,
+            Obj::Big(_) => true,
             Obj::Float(f) => *f != 0.0,
             Obj::Str(s) => !s.is_empty(),
             Obj::List(l) => !l.items.borrow().is_empty(),
             Obj::Tuple(t) => !t.items.is_empty(),
             Obj::Dict(d) | Obj::Set(d) => !d.table.borrow().is_empty(),
+            Obj::DictView(v) => !v.0.table.borrow().is_empty(),
             Obj::Range(a, b, s) => range_len(*a, *b, *s) > 0,
             _ => true,
         }
@@ -353,6 +510,7 @@ impl Obj {
         match self {
             Obj::Bool(b) => Some(*b as i64 as f64),
             Obj::Int(i) => Some(*i as f64),
+            Obj::Big(b) => Some(b.to_f64().unwrap_or(f64::INFINITY)),
             Obj::Float(f) => Some(*f),
             _ => None,
         }
@@ -366,33 +524,76 @@ impl Obj {
         }
     }
 
-    /// The hash key, or `None` for unhashable values (lists, dicts, sets).
-    pub fn key(&self) -> Option<Key> {
-        Some(match self {
-            Obj::None => Key::None,
-            Obj::Bool(b) => Key::Int(*b as i64),
-            Obj::Int(i) => Key::Int(*i),
-            Obj::Float(f) => {
-                if f.fract() == 0.0 && f.abs() < 9.0e18 {
-                    Key::Int(*f as i64)
-                } else {
-                    Key::Float(f.to_bits())
-                }
-            }
-            Obj::Str(s) => Key::Str(s.clone()),
-            Obj::Tuple(t) => Key::Tuple(t.items.iter().map(|o| o.key()).collect::<Option<_>>()?),
-            Obj::Patch(p) => Key::Ident(Rc::as_ptr(p) as usize),
-            Obj::Func(f) => Key::Ident(Rc::as_ptr(f) as *const u8 as usize),
-            Obj::Image(i) => Key::Ident(Rc::as_ptr(i) as usize),
-            Obj::ExcType(k) => Key::Str(format!("<class {}>", k.name()).into()),
-            Obj::Builtin(b) => Key::Str(format!("<builtin {b}>").into()),
-            Obj::Math => Key::Str("<module math>".into()),
-            Obj::Range(a, b, s) => Key::Tuple(vec![Key::Int(*a), Key::Int(*b), Key::Int(*s)]),
-            Obj::List(_) | Obj::Dict(_) | Obj::Set(_) | Obj::Method(_) | Obj::Exc(_) => {
-                return None
-            }
-        })
+    /// Whether this is an int (bools included).
+    pub fn is_int(&self) -> bool {
+        matches!(self, Obj::Bool(_) | Obj::Int(_) | Obj::Big(_))
     }
+}
+
+/// Why a value has no hash key.
+pub enum KeyFail {
+    Unhashable(&'static str),
+    TooDeep,
+    TooLarge,
+}
+
+/// Deepest nesting hashed; deeper tuples raise instead of recursing.
+pub const MAX_KEY_DEPTH: usize = 100;
+
+/// The hash key of `o`, counting every node visited in `nodes` and giving up past `cap`
+/// nodes (shared sub-tuples count once per path, so `t = (t, t)` cannot blow up unseen).
+pub fn key_of(o: &Obj, depth: usize, nodes: &mut u64, cap: u64) -> Result<Key, KeyFail> {
+    *nodes += 1;
+    if *nodes > cap {
+        return Err(KeyFail::TooLarge);
+    }
+    if depth > MAX_KEY_DEPTH {
+        return Err(KeyFail::TooDeep);
+    }
+    Ok(match o {
+        Obj::None => Key::None,
+        Obj::Bool(b) => Key::Int(*b as i64),
+        Obj::Int(i) => Key::Int(*i),
+        Obj::Big(b) => Key::Big((**b).clone()),
+        Obj::Float(f) => {
+            if f.fract() == 0.0 && f.abs() < 9.0e18 {
+                Key::Int(*f as i64)
+            } else if f.fract() == 0.0 {
+                match BigInt::from_f64(*f) {
+                    Some(b) => Key::Big(b),
+                    None => Key::Float(f.to_bits()),
+                }
+            } else if f.is_nan() {
+                Key::Float(f64::NAN.to_bits())
+            } else {
+                Key::Float(f.to_bits())
+            }
+        }
+        Obj::Str(s) => Key::Str(s.clone()),
+        Obj::Tuple(t) => {
+            let mut out = Vec::with_capacity(t.items.len());
+            for x in &t.items {
+                out.push(key_of(x, depth + 1, nodes, cap)?);
+            }
+            Key::Tuple(out)
+        }
+        Obj::Patch(p) => Key::Ident(Rc::as_ptr(p) as usize),
+        Obj::Func(f) => Key::Ident(Rc::as_ptr(f) as *const u8 as usize),
+        Obj::Image(i) => Key::Ident(Rc::as_ptr(i) as usize),
+        Obj::ExcType(k) => Key::Str(format!("<class {}>", k.name()).into()),
+        Obj::Builtin(b) => Key::Str(format!("<builtin {b}>").into()),
+        Obj::Math => Key::Str("<module math>".into()),
+        Obj::Ellipsis => Key::Ident(0),
+        Obj::Range(a, b, s) => Key::Range(*a, *b, *s),
+        Obj::List(_)
+        | Obj::Dict(_)
+        | Obj::Set(_)
+        | Obj::Method(_)
+        | Obj::Exc(_)
+        | Obj::DictView(_)
+        | Obj::Slice(_)
+        | Obj::Iter(_) => return Err(KeyFail::Unhashable(o.type_name())),
+    })
 }
 
 /// Number of elements of `range(a, b, s)`; `s` is never 0.

@@ -1,21 +1,21 @@
-//! Operators, indexing, equality and ordering with Python's semantics on 64-bit ints.
+//! Binary and in-place operators with Python's semantics (indexing is in [`crate::index`],
+//! comparisons in [`crate::compare`], re-exported here).
 //!
-//! Ints do not grow without bound as CPython's do: an overflowing result raises
-//! `OverflowError`, which is how `10**10**10` ends. Every operation that creates a string or
-//! container charges its size to the allocation budget *before* allocating it, so
+//! Ints past 64 bits continue as big ints ([`crate::num`]), whose results are charged
+//! before they are computed, which is how `10**10**10` ends. Every operation that creates a
+//! string or container charges its size to the allocation budget *before* allocating it, so
 //! `'a' * 10**10` ends with a `limit` error without touching the host's memory.
 
 use crate::ast::BinOp;
+pub use crate::compare::{cmp, contains, eq, is};
+pub use crate::index::{delitem, getitem, setitem, slice};
 use crate::interp::{Interp, R};
-use crate::obj::{range_len, ExcKind, Obj};
-use std::cmp::Ordering;
+use crate::num;
+use crate::obj::{ExcKind, Obj};
+use num_bigint::BigInt;
 
 /// Deepest container nesting compared or printed; deeper values raise instead of recursing.
 pub const MAX_VALUE_DEPTH: usize = 100;
-
-fn overflow(it: &Interp) -> crate::interp::Ctl {
-    it.exc(ExcKind::OverflowError, "integer overflow (ints are 64-bit)")
-}
 
 fn zero_div(it: &Interp, what: &str) -> crate::interp::Ctl {
     it.exc(ExcKind::ZeroDivisionError, what.to_string())
@@ -30,16 +30,37 @@ fn py_floordiv(a: i64, b: i64) -> Option<i64> {
     }
 }
 
-fn py_mod_f(a: f64, b: f64) -> f64 {
-    let m = a % b;
-    if m != 0.0 && ((m < 0.0) != (b < 0.0)) {
-        m + b
+/// CPython's float `divmod` (from `fmod`, so `1 // 0.1 == 9.0` as in Python).
+fn py_divmod_f(a: f64, b: f64) -> (f64, f64) {
+    let mut m = a % b;
+    let mut div = (a - m) / b;
+    if m != 0.0 {
+        if (b < 0.0) != (m < 0.0) {
+            m += b;
+            div -= 1.0;
+        }
     } else {
-        m
+        m = 0.0f64.copysign(b);
     }
+    let q = if div != 0.0 {
+        let mut f = div.floor();
+        if div - f > 0.5 {
+            f += 1.0;
+        }
+        f
+    } else {
+        0.0f64.copysign(a / b)
+    };
+    (q, m)
 }
 
 fn repeat_count(it: &Interp, n: &Obj) -> R<Option<usize>> {
+    if let Obj::Big(_) = n {
+        return Err(it.exc(
+            ExcKind::OverflowError,
+            "cannot fit 'int' into an index-sized integer",
+        ));
+    }
     match n.as_int() {
         Some(i) => Ok(Some(i.max(0) as usize)),
         None => {
@@ -53,11 +74,43 @@ fn repeat_count(it: &Interp, n: &Obj) -> R<Option<usize>> {
 
 /// `l op r`.
 pub fn binop(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
+    if let (Obj::Bool(a), Obj::Bool(b)) = (l, r) {
+        match op {
+            BinOp::BitAnd => return Ok(Obj::Bool(a & b)),
+            BinOp::BitOr => return Ok(Obj::Bool(a | b)),
+            BinOp::BitXor => return Ok(Obj::Bool(a ^ b)),
+            _ => {}
+        }
+    }
     if let (Some(a), Some(b)) = (l.as_int(), r.as_int()) {
         return int_op(it, op, a, b);
     }
-    if let (Some(a), Some(b)) = (l.as_f64(), r.as_f64()) {
+    if l.is_int() && r.is_int() {
+        let (a, b) = (
+            num::to_big(l).unwrap_or_default(),
+            num::to_big(r).unwrap_or_default(),
+        );
+        return num::big_op(it, op, &a, &b);
+    }
+    if let (Some(_), Some(_)) = (l.as_f64(), r.as_f64()) {
+        let a = num::int_to_f64(it, l)?;
+        let b = num::int_to_f64(it, r)?;
         return float_op(it, op, a, b);
+    }
+    let setlike = |o: &Obj| {
+        matches!(o, Obj::Set(_))
+            || matches!(o, Obj::DictView(v) if v.1 != crate::obj::ViewKind::Values)
+    };
+    if matches!(
+        op,
+        BinOp::BitOr | BinOp::BitAnd | BinOp::Sub | BinOp::BitXor
+    ) && setlike(l)
+        && setlike(r)
+        && (matches!(l, Obj::DictView(_)) || matches!(r, Obj::DictView(_)))
+    {
+        let a = view_as_set(it, l)?;
+        let b = view_as_set(it, r)?;
+        return binop(it, op, &a, &b);
     }
     match (op, l, r) {
         (BinOp::Add, Obj::Str(a), Obj::Str(b)) => {
@@ -65,11 +118,13 @@ pub fn binop(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
             Ok(Obj::str(format!("{a}{b}")))
         }
         (BinOp::Add, Obj::List(a), Obj::List(b)) => {
+            it.alloc_items(a.items.borrow().len() + b.items.borrow().len())?;
             let mut v = a.items.borrow().clone();
             v.extend(b.items.borrow().iter().cloned());
             it.new_list(v)
         }
         (BinOp::Add, Obj::Tuple(a), Obj::Tuple(b)) => {
+            it.alloc_items(a.items.len() + b.items.len())?;
             let mut v = a.items.clone();
             v.extend(b.items.iter().cloned());
             it.new_tuple(v)
@@ -77,26 +132,13 @@ pub fn binop(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
         (BinOp::Mul, Obj::Str(_) | Obj::List(_) | Obj::Tuple(_), n) => repeat(it, l, n),
         (BinOp::Mul, n, Obj::Str(_) | Obj::List(_) | Obj::Tuple(_)) => repeat(it, r, n),
         (BinOp::Mod, Obj::Str(fmt), args) => crate::format::percent_format(it, fmt, args),
-        (BinOp::BitOr | BinOp::BitAnd | BinOp::Sub, Obj::Set(a), Obj::Set(b)) => {
-            let (a, b) = (a.table.borrow(), b.table.borrow());
-            let mut out: Vec<Obj> = Vec::new();
-            match op {
-                BinOp::BitOr => {
-                    out.extend(a.entries.iter().map(|e| e.0.clone()));
-                    out.extend(b.entries.iter().map(|e| e.0.clone()));
-                }
-                _ => {
-                    let want = op == BinOp::BitAnd;
-                    for (k, _) in &a.entries {
-                        let key = it.key_of(k)?;
-                        if b.contains(&key) == want {
-                            out.push(k.clone());
-                        }
-                    }
-                }
-            }
-            drop((a, b));
-            it.new_set(out)
+        (BinOp::BitOr, Obj::Dict(a), Obj::Dict(b)) => {
+            let mut pairs = a.table.borrow().entries.clone();
+            pairs.extend(b.table.borrow().entries.iter().cloned());
+            it.new_dict(pairs)
+        }
+        (BinOp::BitOr | BinOp::BitAnd | BinOp::Sub | BinOp::BitXor, Obj::Set(a), Obj::Set(b)) => {
+            set_op(it, op, a, b)
         }
         _ => Err(it.type_error(format!(
             "unsupported operand type(s) for {}: '{}' and '{}'",
@@ -104,6 +146,100 @@ pub fn binop(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
             l.type_name(),
             r.type_name()
         ))),
+    }
+}
+
+/// `a op b` on sets, each built the way CPython builds it (so the result iterates in
+/// CPython's order): `|` copies `a` and adds `b`; `&` adds the elements of the smaller set
+/// found in the other; `-` copies and discards, or adds, by relative size; `^` copies `b`
+/// and toggles `a`'s elements.
+fn set_op(it: &mut Interp, op: BinOp, a: &crate::obj::DictObj, b: &crate::obj::DictObj) -> R<Obj> {
+    let (la, lb) = (a.table.borrow().len(), b.table.borrow().len());
+    it.tick((la + lb) as u64)?;
+    let keys_b = b.table.borrow().keys();
+    let keys_a = a.table.borrow().keys();
+    let empty = crate::obj::DictObj {
+        table: crate::obj::Table::new_set().into(),
+    };
+    match op {
+        BinOp::BitOr => {
+            let out = it.set_copy(a)?;
+            set_add_all(it, &out, keys_b, true)?;
+            Ok(Obj::Set(out))
+        }
+        BinOp::BitAnd => {
+            let (small, large) = if lb > la { (keys_a, b) } else { (keys_b, a) };
+            let out = it.set_copy(&empty)?;
+            for k in small {
+                let key = it.key_of(&k)?;
+                if large.table.borrow().contains(&key) {
+                    it.alloc(48)?;
+                    out.table.borrow_mut().insert(key, k, Obj::None);
+                }
+            }
+            Ok(Obj::Set(out))
+        }
+        BinOp::Sub if la >> 2 > lb => {
+            let out = it.set_copy(a)?;
+            for k in keys_b {
+                let key = it.key_of(&k)?;
+                out.table.borrow_mut().remove(&key);
+            }
+            Ok(Obj::Set(out))
+        }
+        BinOp::Sub => {
+            let out = it.set_copy(&empty)?;
+            for k in keys_a {
+                let key = it.key_of(&k)?;
+                if !b.table.borrow().contains(&key) {
+                    it.alloc(48)?;
+                    out.table.borrow_mut().insert(key, k, Obj::None);
+                }
+            }
+            Ok(Obj::Set(out))
+        }
+        _ => {
+            let out = it.set_copy(b)?;
+            set_toggle_all(it, &out, keys_a)?;
+            Ok(Obj::Set(out))
+        }
+    }
+}
+
+/// Add each key to the set, in order; `merge` when they come from a set or dict (CPython
+/// then resizes once up front).
+pub fn set_add_all(it: &mut Interp, s: &crate::obj::DictObj, keys: Vec<Obj>, merge: bool) -> R<()> {
+    if merge && !keys.is_empty() {
+        s.table.borrow_mut().reserve(keys.len());
+    }
+    for k in keys {
+        let key = it.key_of(&k)?;
+        it.alloc(48)?;
+        s.table.borrow_mut().insert(key, k, Obj::None);
+    }
+    Ok(())
+}
+
+/// Remove each key that is in the set and add each that is not (`^=`).
+pub fn set_toggle_all(it: &mut Interp, s: &crate::obj::DictObj, keys: Vec<Obj>) -> R<()> {
+    for k in keys {
+        let key = it.key_of(&k)?;
+        let removed = s.table.borrow_mut().remove(&key);
+        if removed.is_none() {
+            it.alloc(48)?;
+            s.table.borrow_mut().insert(key, k, Obj::None);
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn view_as_set(it: &mut Interp, o: &Obj) -> R<Obj> {
+    match o {
+        Obj::DictView(_) => {
+            let items = it.collect(o)?;
+            it.new_set(items)
+        }
+        o => Ok(o.clone()),
     }
 }
 
@@ -115,7 +251,62 @@ pub fn inplace(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
         a.items.borrow_mut().extend(extra);
         return Ok(l.clone());
     }
+    // Sets and dicts update in place too, so every alias sees the change.
+    match (op, l, r) {
+        (BinOp::Mul, Obj::List(a), n) if n.is_int() => {
+            let Some(n) = repeat_count(it, n)? else {
+                return binop(it, op, l, r);
+            };
+            let items = a.items.borrow().clone();
+            it.alloc_items(items.len().saturating_mul(n))?;
+            let v = repeated(&items, n);
+            let old = std::mem::replace(&mut *a.items.borrow_mut(), v);
+            crate::obj::defer_drop(old);
+            return Ok(l.clone());
+        }
+        (BinOp::BitOr, Obj::Dict(a), Obj::Dict(b)) => {
+            let entries = b.table.borrow().entries.clone();
+            it.alloc_items(entries.len() * 2)?;
+            for (k, v) in entries {
+                let key = it.key_of(&k)?;
+                a.table.borrow_mut().insert(key, k, v);
+            }
+            return Ok(l.clone());
+        }
+        (BinOp::BitOr | BinOp::Sub | BinOp::BitXor | BinOp::BitAnd, Obj::Set(a), Obj::Set(b)) => {
+            let keys = b.table.borrow().keys();
+            it.tick(keys.len() as u64)?;
+            match op {
+                BinOp::BitOr => set_add_all(it, a, keys, true)?,
+                BinOp::BitXor => set_toggle_all(it, a, keys)?,
+                BinOp::Sub => {
+                    for k in keys {
+                        let key = it.key_of(&k)?;
+                        a.table.borrow_mut().remove(&key);
+                    }
+                }
+                _ => {
+                    // CPython computes the intersection, then takes over its table.
+                    if let Obj::Set(new) = set_op(it, op, a, b)? {
+                        let t = std::mem::take(&mut *new.table.borrow_mut());
+                        let old = std::mem::replace(&mut *a.table.borrow_mut(), t);
+                        drop(old);
+                    }
+                }
+            }
+            return Ok(l.clone());
+        }
+        _ => {}
+    }
     binop(it, op, l, r)
+}
+
+/// `items * n` (already charged).
+fn repeated(items: &[Obj], n: usize) -> Vec<Obj> {
+    if items.is_empty() {
+        return Vec::new();
+    }
+    (0..n).flat_map(|_| items.iter().cloned()).collect()
 }
 
 fn repeat(it: &mut Interp, seq: &Obj, n: &Obj) -> R<Obj> {
@@ -125,20 +316,25 @@ fn repeat(it: &mut Interp, seq: &Obj, n: &Obj) -> R<Obj> {
             n.type_name()
         )));
     };
+    // An empty sequence repeated any number of times is empty: it must not loop `n` times.
     match seq {
         Obj::Str(s) => {
             it.alloc((s.len() as u64).saturating_mul(n as u64))?;
-            Ok(Obj::str(s.repeat(n)))
+            Ok(Obj::str(if s.is_empty() {
+                String::new()
+            } else {
+                s.repeat(n)
+            }))
         }
         Obj::List(l) => {
             let items = l.items.borrow().clone();
             it.alloc_items(items.len().saturating_mul(n))?;
-            let v: Vec<Obj> = (0..n).flat_map(|_| items.iter().cloned()).collect();
+            let v = repeated(&items, n);
             it.new_list(v)
         }
         Obj::Tuple(t) => {
             it.alloc_items(t.items.len().saturating_mul(n))?;
-            let v: Vec<Obj> = (0..n).flat_map(|_| t.items.iter().cloned()).collect();
+            let v = repeated(&t.items, n);
             it.new_tuple(v)
         }
         _ => Err(it.type_error("can't repeat this value")),
@@ -171,6 +367,9 @@ fn int_op(it: &mut Interp, op: BinOp, a: i64, b: i64) -> R<Obj> {
         }
         BinOp::Pow => {
             if b < 0 {
+                if a == 0 {
+                    return Err(zero_div(it, "0.0 cannot be raised to a negative power"));
+                }
                 return Ok(Obj::Float((a as f64).powf(b as f64)));
             }
             u32::try_from(b).ok().and_then(|e| a.checked_pow(e))
@@ -194,7 +393,10 @@ fn int_op(it: &mut Interp, op: BinOp, a: i64, b: i64) -> R<Obj> {
             Some(a >> b.min(63))
         }
     };
-    v.map(Obj::Int).ok_or_else(|| overflow(it))
+    match v {
+        Some(v) => Ok(Obj::Int(v)),
+        None => num::big_op(it, op, &BigInt::from(a), &BigInt::from(b)),
+    }
 }
 
 fn float_op(it: &mut Interp, op: BinOp, a: f64, b: f64) -> R<Obj> {
@@ -212,15 +414,23 @@ fn float_op(it: &mut Interp, op: BinOp, a: f64, b: f64) -> R<Obj> {
             if b == 0.0 {
                 return Err(zero_div(it, "float floor division by zero"));
             }
-            (a / b).floor()
+            py_divmod_f(a, b).0
         }
         BinOp::Mod => {
             if b == 0.0 {
                 return Err(zero_div(it, "float modulo"));
             }
-            py_mod_f(a, b)
+            py_divmod_f(a, b).1
         }
         BinOp::Pow => {
+            if a == 0.0 && b < 0.0 {
+                return Err(zero_div(it, "0.0 cannot be raised to a negative power"));
+            }
+            if a < 0.0 && b.is_finite() && b.fract() != 0.0 {
+                return Err(it.value_error(
+                    "a negative number to a fractional power is complex (complex numbers are not supported)",
+                ));
+            }
             let v = a.powf(b);
             if v.is_infinite() && a.is_finite() && b.is_finite() {
                 return Err(it.exc(
@@ -238,330 +448,4 @@ fn float_op(it: &mut Interp, op: BinOp, a: f64, b: f64) -> R<Obj> {
         }
     };
     Ok(Obj::Float(v))
-}
-
-/// Normalise a Python index against a length (negative counts from the end).
-fn norm_index(it: &Interp, i: &Obj, len: usize, what: &str) -> R<usize> {
-    let Some(i) = i.as_int() else {
-        return Err(it.type_error(format!(
-            "{what} indices must be integers, not {}",
-            i.type_name()
-        )));
-    };
-    let idx = if i < 0 { i + len as i64 } else { i };
-    if idx < 0 || idx >= len as i64 {
-        return Err(it.exc(ExcKind::IndexError, format!("{what} index out of range")));
-    }
-    Ok(idx as usize)
-}
-
-/// `o[i]`.
-pub fn getitem(it: &mut Interp, o: &Obj, i: &Obj) -> R<Obj> {
-    match o {
-        Obj::List(l) => {
-            let items = l.items.borrow();
-            let idx = norm_index(it, i, items.len(), "list")?;
-            Ok(items[idx].clone())
-        }
-        Obj::Tuple(t) => {
-            let idx = norm_index(it, i, t.items.len(), "tuple")?;
-            Ok(t.items[idx].clone())
-        }
-        Obj::Str(s) => {
-            let n = s.chars().count();
-            let idx = norm_index(it, i, n, "string")?;
-            Ok(Obj::str(
-                s.chars().nth(idx).map(String::from).unwrap_or_default(),
-            ))
-        }
-        Obj::Range(a, b, st) => {
-            let idx = norm_index(it, i, range_len(*a, *b, *st) as usize, "range object")?;
-            Ok(Obj::Int(a + st * idx as i64))
-        }
-        Obj::Dict(d) => {
-            let key = it.key_of(i)?;
-            let found = d.table.borrow().get(&key).cloned();
-            match found {
-                Some(v) => Ok(v),
-                None => {
-                    let k = crate::format::repr(it, i)?;
-                    Err(it.exc(ExcKind::KeyError, k))
-                }
-            }
-        }
-        _ => Err(it.type_error(format!("'{}' object is not subscriptable", o.type_name()))),
-    }
-}
-
-/// `o[i] = v`.
-pub fn setitem(it: &mut Interp, o: &Obj, i: &Obj, v: Obj) -> R<()> {
-    match o {
-        Obj::List(l) => {
-            let len = l.items.borrow().len();
-            let idx = norm_index(it, i, len, "list assignment")?;
-            l.items.borrow_mut()[idx] = v;
-            Ok(())
-        }
-        Obj::Dict(d) => {
-            let key = it.key_of(i)?;
-            it.alloc(48)?;
-            d.table.borrow_mut().insert(key, i.clone(), v);
-            Ok(())
-        }
-        _ => Err(it.type_error(format!(
-            "'{}' object does not support item assignment",
-            o.type_name()
-        ))),
-    }
-}
-
-/// `del o[i]`.
-pub fn delitem(it: &mut Interp, o: &Obj, i: &Obj) -> R<()> {
-    match o {
-        Obj::List(l) => {
-            let len = l.items.borrow().len();
-            let idx = norm_index(it, i, len, "list assignment")?;
-            let removed = l.items.borrow_mut().remove(idx);
-            drop(removed);
-            Ok(())
-        }
-        Obj::Dict(d) => {
-            let key = it.key_of(i)?;
-            let removed = d.table.borrow_mut().remove(&key);
-            match removed {
-                Some(_) => Ok(()),
-                None => {
-                    let k = crate::format::repr(it, i)?;
-                    Err(it.exc(ExcKind::KeyError, k))
-                }
-            }
-        }
-        _ => Err(it.type_error(format!(
-            "'{}' object does not support item deletion",
-            o.type_name()
-        ))),
-    }
-}
-
-/// Indices selected by `[a:b:c]` on a sequence of `len` elements.
-fn slice_indices(it: &Interp, len: usize, a: Obj, b: Obj, c: Obj) -> R<Vec<usize>> {
-    let get = |o: &Obj| -> R<Option<i64>> {
-        match o {
-            Obj::None => Ok(None),
-            o => o
-                .as_int()
-                .map(Some)
-                .ok_or_else(|| it.type_error("slice indices must be integers or None")),
-        }
-    };
-    let step = get(&c)?.unwrap_or(1);
-    if step == 0 {
-        return Err(it.value_error("slice step cannot be zero"));
-    }
-    let n = len as i64;
-    let clamp = |v: i64, lo: i64, hi: i64| v.clamp(lo, hi);
-    let norm = |v: i64| if v < 0 { v + n } else { v };
-    let mut out = Vec::new();
-    if step > 0 {
-        let start = get(&a)?.map(|v| clamp(norm(v), 0, n)).unwrap_or(0);
-        let stop = get(&b)?.map(|v| clamp(norm(v), 0, n)).unwrap_or(n);
-        let mut i = start;
-        while i < stop {
-            out.push(i as usize);
-            i += step;
-        }
-    } else {
-        let start = get(&a)?.map(|v| clamp(norm(v), -1, n - 1)).unwrap_or(n - 1);
-        let stop = get(&b)?.map(|v| clamp(norm(v), -1, n - 1)).unwrap_or(-1);
-        let mut i = start;
-        while i > stop {
-            out.push(i as usize);
-            i += step;
-        }
-    }
-    Ok(out)
-}
-
-/// `o[a:b:c]`.
-pub fn slice(it: &mut Interp, o: &Obj, a: Obj, b: Obj, c: Obj) -> R<Obj> {
-    match o {
-        Obj::List(l) => {
-            let items = l.items.borrow().clone();
-            let idx = slice_indices(it, items.len(), a, b, c)?;
-            it.new_list(idx.into_iter().map(|i| items[i].clone()).collect())
-        }
-        Obj::Tuple(t) => {
-            let idx = slice_indices(it, t.items.len(), a, b, c)?;
-            it.new_tuple(idx.into_iter().map(|i| t.items[i].clone()).collect())
-        }
-        Obj::Str(s) => {
-            let chars: Vec<char> = s.chars().collect();
-            let idx = slice_indices(it, chars.len(), a, b, c)?;
-            let out: String = idx.into_iter().map(|i| chars[i]).collect();
-            it.new_str(out)
-        }
-        _ => Err(it.type_error(format!("'{}' object is not subscriptable", o.type_name()))),
-    }
-}
-
-pub fn is(l: &Obj, r: &Obj) -> bool {
-    use std::rc::Rc;
-    match (l, r) {
-        (Obj::None, Obj::None) => true,
-        (Obj::Bool(a), Obj::Bool(b)) => a == b,
-        (Obj::Int(a), Obj::Int(b)) => a == b,
-        (Obj::Str(a), Obj::Str(b)) => a == b,
-        (Obj::List(a), Obj::List(b)) => Rc::ptr_eq(a, b),
-        (Obj::Dict(a), Obj::Dict(b)) | (Obj::Set(a), Obj::Set(b)) => Rc::ptr_eq(a, b),
-        (Obj::Tuple(a), Obj::Tuple(b)) => Rc::ptr_eq(a, b),
-        (Obj::Patch(a), Obj::Patch(b)) => Rc::ptr_eq(a, b),
-        (Obj::Func(a), Obj::Func(b)) => Rc::ptr_eq(a, b),
-        (Obj::ExcType(a), Obj::ExcType(b)) => a == b,
-        (Obj::Exc(a), Obj::Exc(b)) => Rc::ptr_eq(a, b),
-        _ => false,
-    }
-}
-
-fn too_deep(it: &Interp) -> crate::interp::Ctl {
-    it.limit("value nested too deeply to compare or print")
-}
-
-/// Python's `==`.
-pub fn eq(it: &mut Interp, l: &Obj, r: &Obj, depth: usize) -> R<bool> {
-    if depth > MAX_VALUE_DEPTH {
-        return Err(too_deep(it));
-    }
-    if let (Some(a), Some(b)) = (l.as_f64(), r.as_f64()) {
-        if let (Some(x), Some(y)) = (l.as_int(), r.as_int()) {
-            return Ok(x == y);
-        }
-        return Ok(a == b);
-    }
-    let seq_eq = |it: &mut Interp, a: &[Obj], b: &[Obj]| -> R<bool> {
-        if a.len() != b.len() {
-            return Ok(false);
-        }
-        it.tick(a.len() as u64)?;
-        for (x, y) in a.iter().zip(b) {
-            if !eq(it, x, y, depth + 1)? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    };
-    match (l, r) {
-        (Obj::List(a), Obj::List(b)) => {
-            let (a, b) = (a.items.borrow().clone(), b.items.borrow().clone());
-            seq_eq(it, &a, &b)
-        }
-        (Obj::Tuple(a), Obj::Tuple(b)) => seq_eq(it, &a.items, &b.items),
-        (Obj::Dict(a), Obj::Dict(b)) => {
-            let (ea, tb) = (a.table.borrow().entries.clone(), b);
-            if ea.len() != tb.table.borrow().len() {
-                return Ok(false);
-            }
-            for (k, v) in ea {
-                let key = it.key_of(&k)?;
-                let other = tb.table.borrow().get(&key).cloned();
-                match other {
-                    Some(o) if eq(it, &v, &o, depth + 1)? => {}
-                    _ => return Ok(false),
-                }
-            }
-            Ok(true)
-        }
-        (Obj::Set(a), Obj::Set(b)) => {
-            let (a, b) = (a.table.borrow(), b.table.borrow());
-            if a.len() != b.len() {
-                return Ok(false);
-            }
-            for (k, _) in &a.entries {
-                if !b.contains(&it.key_of(k)?) {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
-        }
-        (Obj::Range(a, b, c), Obj::Range(x, y, z)) => Ok((a, b, c) == (x, y, z)),
-        (Obj::Image(a), Obj::Image(b)) => Ok(a == b),
-        _ => Ok(is(l, r)),
-    }
-}
-
-/// Python's ordering (`<` and friends); `None` when unordered (NaN).
-pub fn cmp(it: &mut Interp, l: &Obj, r: &Obj, depth: usize) -> R<Option<Ordering>> {
-    if depth > MAX_VALUE_DEPTH {
-        return Err(too_deep(it));
-    }
-    if let (Some(a), Some(b)) = (l.as_int(), r.as_int()) {
-        return Ok(Some(a.cmp(&b)));
-    }
-    if let (Some(a), Some(b)) = (l.as_f64(), r.as_f64()) {
-        return Ok(a.partial_cmp(&b));
-    }
-    let seq = |it: &mut Interp, a: &[Obj], b: &[Obj]| -> R<Option<Ordering>> {
-        for (x, y) in a.iter().zip(b) {
-            it.tick(1)?;
-            if !eq(it, x, y, depth + 1)? {
-                return cmp(it, x, y, depth + 1);
-            }
-        }
-        Ok(Some(a.len().cmp(&b.len())))
-    };
-    match (l, r) {
-        (Obj::Str(a), Obj::Str(b)) => Ok(Some(a.cmp(b))),
-        (Obj::List(a), Obj::List(b)) => {
-            let (a, b) = (a.items.borrow().clone(), b.items.borrow().clone());
-            seq(it, &a, &b)
-        }
-        (Obj::Tuple(a), Obj::Tuple(b)) => seq(it, &a.items, &b.items),
-        _ => Err(it.type_error(format!(
-            "'<' not supported between instances of '{}' and '{}'",
-            l.type_name(),
-            r.type_name()
-        ))),
-    }
-}
-
-/// `needle in hay`.
-pub fn contains(it: &mut Interp, hay: &Obj, needle: &Obj) -> R<bool> {
-    match hay {
-        Obj::Str(s) => match needle {
-            Obj::Str(n) => Ok(s.contains(&**n)),
-            o => Err(it.type_error(format!(
-                "'in <string>' requires string as left operand, not {}",
-                o.type_name()
-            ))),
-        },
-        Obj::Dict(d) | Obj::Set(d) => {
-            let key = it.key_of(needle)?;
-            Ok(d.table.borrow().contains(&key))
-        }
-        Obj::Range(a, b, s) => Ok(match needle.as_int() {
-            Some(v) => {
-                let n = range_len(*a, *b, *s);
-                n > 0 && (v - a) % s == 0 && (v - a) / s >= 0 && (v - a) / s < n
-            }
-            None => false,
-        }),
-        _ => {
-            let items = match hay {
-                Obj::List(l) => l.items.borrow().clone(),
-                Obj::Tuple(t) => t.items.clone(),
-                o => {
-                    return Err(it.type_error(format!(
-                        "argument of type '{}' is not iterable",
-                        o.type_name()
-                    )))
-                }
-            };
-            it.tick(items.len() as u64)?;
-            for x in &items {
-                if eq(it, x, needle, 0)? {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        }
-    }
 }

@@ -112,15 +112,29 @@ pub fn attribute(p: &Patch, name: &str) -> Option<Obj> {
     })
 }
 
+/// Coordinates beyond this magnitude are clamped: no image is that large, and sums of two
+/// clamped coordinates cannot wrap around in i64.
+const MAX_COORD: i64 = 1 << 40;
+
 fn coord(it: &Interp, o: &Obj) -> R<i64> {
     match o {
-        Obj::Float(f) if f.is_finite() => Ok(f.trunc() as i64),
-        o => o.as_int().ok_or_else(|| {
-            it.type_error(format!(
-                "coordinates must be numbers, not '{}'",
-                o.type_name()
-            ))
-        }),
+        Obj::Float(f) if f.is_nan() => Err(it.value_error("cannot convert float NaN to integer")),
+        Obj::Float(f) if f.is_infinite() => Err(it.exc(
+            ExcKind::OverflowError,
+            "cannot convert float infinity to integer",
+        )),
+        Obj::Float(f) => Ok((f.trunc() as i64).clamp(-MAX_COORD, MAX_COORD)),
+        Obj::Big(b) if num_traits::Signed::is_negative(&**b) => Ok(-MAX_COORD),
+        Obj::Big(_) => Ok(MAX_COORD),
+        o => o
+            .as_int()
+            .map(|i| i.clamp(-MAX_COORD, MAX_COORD))
+            .ok_or_else(|| {
+                it.type_error(format!(
+                    "coordinates must be numbers, not '{}'",
+                    o.type_name()
+                ))
+            }),
     }
 }
 
@@ -159,10 +173,10 @@ pub fn construct(it: &mut Interp, args: &[Obj], kwargs: &Kwargs) -> R<Obj> {
     }
     let [l, lo, r, u] = coords(it, &rest)?;
     Ok(Obj::Patch(Rc::new(base.sub_absolute(
-        base.left + l,
-        base.lower + lo,
-        base.left + r,
-        base.lower + u,
+        base.left.saturating_add(l),
+        base.lower.saturating_add(lo),
+        base.left.saturating_add(r),
+        base.lower.saturating_add(u),
     ))))
 }
 
@@ -526,7 +540,12 @@ impl<'a> Interp<'a> {
             "crop" => {
                 let [l, lo, r, u] = coords(self, &args)?;
                 self.alloc(256)?;
-                let sub = p.sub_absolute(p.left + l, p.lower + lo, p.left + r, p.lower + u);
+                let sub = p.sub_absolute(
+                    p.left.saturating_add(l),
+                    p.lower.saturating_add(lo),
+                    p.left.saturating_add(r),
+                    p.lower.saturating_add(u),
+                );
                 Ok(Obj::Patch(Rc::new(sub)))
             }
             "overlaps_with" => {

@@ -122,6 +122,7 @@ fn to_value(it: &mut Interp, o: &Obj) -> Result<Value, Ctl> {
         Obj::Str(s) => Value::Text(s.to_string()),
         Obj::Bool(b) => Value::Bool(*b),
         Obj::Int(i) => Value::Number(*i as f64),
+        Obj::Big(b) => Value::Text(crate::num::int_to_string(it, b)?),
         Obj::Float(f) => Value::Number(*f),
         Obj::Patch(p) => Value::Image(p.image.clone()),
         Obj::Image(i) => Value::Image((**i).clone()),
@@ -229,7 +230,7 @@ pub async fn run_python_program(
                     trace.result = Some(v);
                 }
             }
-            Err(ctl) => record_failure(&mut trace, &program.source, ctl),
+            Err(ctl) => record_failure(&mut trace, &program.source, ctl, limits.max_output_bytes),
         }
     }
     trace.steps = std::mem::take(&mut it.steps);
@@ -274,7 +275,7 @@ async fn run_body(it: &mut Interp<'_>, program: &PyProgram, arg: Obj) -> Result<
     }
 }
 
-fn record_failure(trace: &mut Trace, source: &str, ctl: Ctl) {
+fn record_failure(trace: &mut Trace, source: &str, ctl: Ctl, max: usize) {
     match ctl {
         Ctl::Exc(raised) => {
             let name = raised.exc.kind.name();
@@ -287,7 +288,7 @@ fn record_failure(trace: &mut Trace, source: &str, ctl: Ctl) {
             set_error(
                 trace,
                 "python_error",
-                format_traceback(source, &raised.tb, &last),
+                format_traceback(source, &raised.tb, &last, max),
                 Some(inner.line),
             );
             trace.meta.insert(
@@ -314,7 +315,7 @@ fn record_failure(trace: &mut Trace, source: &str, ctl: Ctl) {
             set_error(
                 trace,
                 kind,
-                format_traceback(source, &tb, &message),
+                format_traceback(source, &tb, &message, max),
                 Some(inner.line),
             );
         }

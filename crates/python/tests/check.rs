@@ -36,7 +36,7 @@ fn rejects_with_kind_and_line() {
         [(ProblemKind::Forbidden, 2)]
     );
     assert_eq!(
-        kinds(&body("global x")),
+        kinds(&body("async def f(): pass")),
         [(ProblemKind::UnsupportedSyntax, 2)]
     );
     assert_eq!(
@@ -48,7 +48,7 @@ fn rejects_with_kind_and_line() {
         [(ProblemKind::UnsupportedSyntax, 2)]
     );
     assert_eq!(
-        kinds(&body("return (y := 2)")),
+        kinds(&body("return image @ image")),
         [(ProblemKind::UnsupportedSyntax, 2)]
     );
     assert_eq!(kinds(&body("return 1 +")), [(ProblemKind::Syntax, 2)]);
@@ -86,4 +86,32 @@ fn pathological_nesting_is_a_problem_not_a_crash() {
         "]".repeat(20000)
     );
     assert!(check_program(&lists).is_err());
+}
+
+#[test]
+fn every_refusal_names_its_reason() {
+    let body = |s: &str| format!("def execute_command(image):\n    {s}\n");
+    for (name, why) in sdvp_python::lower::FORBIDDEN_NAMES {
+        let problems = check_program(&body(&format!("return {name}")))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            problems.iter().any(|p| p.kind == ProblemKind::Forbidden
+                && p.message.contains(name)
+                && p.message.contains(why)),
+            "{name}: {problems:?}"
+        );
+    }
+    for (src, reason) in [
+        ("import os", "host state"),
+        ("return image.__class__", "interpreter's internals"),
+        ("return image._x", "interpreter's internals"),
+        ("return __builtins__", "interpreter's internals"),
+    ] {
+        let problems = check_program(&body(src)).err().unwrap_or_default();
+        assert!(
+            problems.iter().any(|p| p.message.contains(reason)),
+            "{src}: {problems:?}"
+        );
+    }
 }

@@ -16,7 +16,7 @@ fn arithmetic_and_numbers() {
     check("return str(1.0)", "1.0");
     check(
         "return str(round(2.5)) + str(round(3.5)) + str(round(2.675, 2))",
-        "242.68",
+        "242.67",
     );
     check("return str(int('42') + int(3.9) + int(-3.9))", "42");
     check("return str(abs(-3)) + str(float('1.5'))", "31.5");

@@ -27,18 +27,26 @@ impl<'a> Interp<'a> {
                     self.call_method(recv, &name, args, kwargs, loc).await
                 }
                 Obj::ExcType(kind) => {
+                    if !kwargs.is_empty() {
+                        let msg = format!("{}() takes no keyword arguments", kind.name());
+                        return Err(self.type_error(msg));
+                    }
                     let message = match args.as_slice() {
                         [] => String::new(),
+                        [one] if kind == ExcKind::KeyError => crate::format::repr(self, one)?,
                         [one] => crate::format::to_str(self, one)?,
                         many => {
                             let t = self.new_tuple(many.to_vec())?;
                             crate::format::to_str(self, &t)?
                         }
                     };
+                    let message = super::bound_text(message, self.limits.max_output_bytes);
                     self.alloc(64 + message.len() as u64)?;
+                    self.alloc_items(args.len())?;
                     Ok(Obj::Exc(Rc::new(ExcObj {
                         kind,
                         message: message.into(),
+                        args,
                     })))
                 }
                 o => Err(self.type_error(format!("'{}' object is not callable", o.type_name()))),
@@ -55,55 +63,19 @@ impl<'a> Interp<'a> {
         kwargs: Kwargs,
     ) -> R<Obj> {
         if self.frames.len() > self.limits.max_depth {
-            return Err(self.limit(format!(
-                "recursion depth limit of {} calls exceeded",
-                self.limits.max_depth
-            )));
+            // As in CPython, a catchable RecursionError (the step budget still bounds
+            // programs that keep catching it).
+            return Err(self.exc(
+                ExcKind::RecursionError,
+                format!(
+                    "maximum recursion depth exceeded (recursion depth limit of {} calls)",
+                    self.limits.max_depth
+                ),
+            ));
         }
         let def = f.def.clone();
-        if args.len() > def.params.len() {
-            return Err(self.type_error(format!(
-                "{}() takes {} positional arguments but {} were given",
-                def.name,
-                def.params.len(),
-                args.len()
-            )));
-        }
-        let scope = self.new_scope(Some(f.scope.clone()))?;
-        let mut bound: Vec<Option<Obj>> = args.into_iter().map(Some).collect();
-        bound.resize(def.params.len(), None);
-        for (name, v) in kwargs {
-            let Some(i) = def.params.iter().position(|p| p.name == name) else {
-                return Err(self.type_error(format!(
-                    "{}() got an unexpected keyword argument '{name}'",
-                    def.name
-                )));
-            };
-            if bound[i].is_some() {
-                return Err(self.type_error(format!(
-                    "{}() got multiple values for argument '{name}'",
-                    def.name
-                )));
-            }
-            bound[i] = Some(v);
-        }
-        {
-            let mut vars = scope.vars.borrow_mut();
-            for ((p, v), default) in def.params.iter().zip(bound).zip(&f.defaults) {
-                match v.or_else(|| default.clone()) {
-                    Some(v) => {
-                        vars.insert(p.name.clone(), v);
-                    }
-                    None => {
-                        drop(vars);
-                        return Err(self.type_error(format!(
-                            "{}() missing required argument: '{}'",
-                            def.name, p.name
-                        )));
-                    }
-                }
-            }
-        }
+        let scope = self.new_scope(Some(f.scope.clone()), Some(def.scope.clone()))?;
+        self.bind_args(&f, &scope, args, kwargs)?;
         let saved = std::mem::replace(&mut self.scope, scope);
         self.frames.push(TbEntry {
             func: def.name.clone(),
@@ -135,6 +107,84 @@ impl<'a> Interp<'a> {
         }
     }
 
+    /// Bind call arguments to parameters with Python's rules: positional first (extras into
+    /// `*args`), then keywords (unknown ones into `**kwargs`), then defaults.
+    fn bind_args(
+        &mut self,
+        f: &Function,
+        scope: &Rc<crate::obj::Scope>,
+        args: Vec<Obj>,
+        kwargs: Kwargs,
+    ) -> R<()> {
+        let def = &f.def;
+        let npos = def.positional;
+        let mut bound: Vec<Option<Obj>> = vec![None; def.params.len()];
+        let mut extra = Vec::new();
+        for (i, a) in args.into_iter().enumerate() {
+            if i < npos {
+                bound[i] = Some(a);
+            } else {
+                extra.push(a);
+            }
+        }
+        if !extra.is_empty() && def.vararg.is_none() {
+            return Err(self.type_error(format!(
+                "{}() takes {} positional argument{} but {} were given",
+                def.name,
+                npos,
+                if npos == 1 { "" } else { "s" },
+                npos + extra.len()
+            )));
+        }
+        let mut extra_kw = Vec::new();
+        for (name, v) in kwargs {
+            match def.params.iter().position(|p| p.name == name) {
+                Some(i) if bound[i].is_some() => {
+                    return Err(self.type_error(format!(
+                        "{}() got multiple values for argument '{name}'",
+                        def.name
+                    )));
+                }
+                Some(i) => bound[i] = Some(v),
+                None if def.kwarg.is_some() => extra_kw.push((Obj::Str(name), v)),
+                None => {
+                    return Err(self.type_error(format!(
+                        "{}() got an unexpected keyword argument '{name}'",
+                        def.name
+                    )));
+                }
+            }
+        }
+        let mut vals = Vec::with_capacity(bound.len() + 2);
+        for (i, ((p, v), default)) in def.params.iter().zip(bound).zip(&f.defaults).enumerate() {
+            match v.or_else(|| default.clone()) {
+                Some(v) => vals.push((p.name.clone(), v)),
+                None => {
+                    let kind = if i < npos {
+                        "positional"
+                    } else {
+                        "keyword-only"
+                    };
+                    return Err(self.type_error(format!(
+                        "{}() missing 1 required {kind} argument: '{}'",
+                        def.name, p.name
+                    )));
+                }
+            }
+        }
+        if let Some(n) = &def.vararg {
+            vals.push((n.clone(), self.new_tuple(extra)?));
+        }
+        if let Some(n) = &def.kwarg {
+            vals.push((n.clone(), self.new_dict(extra_kw)?));
+        }
+        let mut vars = scope.vars.borrow_mut();
+        for (n, v) in vals {
+            vars.insert(n, v);
+        }
+        Ok(())
+    }
+
     /// `o.name` for reading.
     pub fn get_attr(&mut self, o: Obj, name: &str) -> R<Obj> {
         let found = match &o {
@@ -149,6 +199,14 @@ impl<'a> Interp<'a> {
             Obj::Dict(_) => methods::DICT_METHODS.contains(&name),
             Obj::Set(_) => methods::SET_METHODS.contains(&name),
             Obj::Tuple(_) => matches!(name, "index" | "count"),
+            Obj::Builtin(t) => match *t {
+                "str" => methods::STR_METHODS.contains(&name),
+                "list" => methods::LIST_METHODS.contains(&name),
+                "dict" => methods::DICT_METHODS.contains(&name),
+                "set" => methods::SET_METHODS.contains(&name),
+                "tuple" => matches!(name, "index" | "count"),
+                _ => false,
+            },
             Obj::Math => {
                 if let Some(v) = builtins::math_attr(name) {
                     return Ok(v);
@@ -157,8 +215,7 @@ impl<'a> Interp<'a> {
             }
             Obj::Exc(e) => {
                 if name == "args" {
-                    let msg = Obj::Str(e.message.clone());
-                    return self.new_tuple(vec![msg]);
+                    return self.new_tuple(e.args.clone());
                 }
                 false
             }
@@ -172,6 +229,31 @@ impl<'a> Interp<'a> {
         }
         self.alloc(48)?;
         Ok(Obj::Method(Rc::new((o, name.into()))))
+    }
+
+    /// `str.lower(x)`, `dict.fromkeys(keys)`: a method taken from its type.
+    async fn unbound_method(
+        &mut self,
+        ty: &str,
+        name: &str,
+        mut args: Vec<Obj>,
+        kwargs: Kwargs,
+        loc: Loc,
+    ) -> R<Obj> {
+        if ty == "dict" && name == "fromkeys" {
+            return methods::fromkeys(self, args);
+        }
+        if args.is_empty() {
+            return Err(self.type_error(format!("unbound method {ty}.{name}() needs an argument")));
+        }
+        let recv = args.remove(0);
+        if recv.type_name() != ty {
+            return Err(self.type_error(format!(
+                "descriptor '{name}' for '{ty}' objects doesn't apply to a '{}' object",
+                recv.type_name()
+            )));
+        }
+        Box::pin(self.call_method(recv, name, args, kwargs, loc)).await
     }
 
     /// Call `recv.name(...)`.
@@ -190,12 +272,10 @@ impl<'a> Interp<'a> {
                 let out = crate::format::str_format(self, s, &args, &kwargs)?;
                 self.new_str(out)
             }
-            _ => {
-                if !kwargs.is_empty() {
-                    return Err(self.type_error(format!("{name}() takes no keyword arguments")));
-                }
-                methods::call(self, &recv, name, args)
+            Obj::Builtin(t) if crate::builtins::type_name_of(t).is_some() => {
+                self.unbound_method(t, name, args, kwargs, loc).await
             }
+            _ => methods::call(self, &recv, name, args, kwargs),
         }
     }
 }

@@ -8,9 +8,11 @@
 
 mod call;
 mod expr;
+mod iter;
 mod stmt;
 
 pub(crate) use call::Kwargs;
+pub(crate) use iter::ObjIter;
 
 use crate::ast::Loc;
 use crate::obj::{DictObj, ExcKind, ExcObj, ListObj, Obj, Scope, Table, TupleObj};
@@ -26,7 +28,33 @@ pub(crate) type LocalFut<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// Deepest nesting of evaluation calls at once (expressions inside statements inside calls);
 /// bounds the host's native stack whatever the program does.
-pub const MAX_EVAL_DEPTH: usize = 1200;
+pub const MAX_EVAL_DEPTH: usize = 50_000;
+
+/// Stack kept free below each evaluation step, and the size of each stack segment added
+/// when less is left (see [`Grow`]).
+const RED_ZONE: usize = 256 << 10;
+const STACK_SEGMENT: usize = 4 << 20;
+
+/// A future polled on a stack that is grown on demand, so deep Python recursion (each level
+/// is a few nested polls) never overflows the host thread's stack.
+pub(crate) struct Grow<F>(pub Pin<Box<F>>);
+
+impl<F: Future> Future for Grow<F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let inner = self.0.as_mut();
+        stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, || inner.poll(cx))
+    }
+}
+
+/// Bytes charged per string object made from a larger one (the object, its heap block).
+pub const STR_OBJ_BYTES: u64 = 48;
+
+/// Bytes charged per node of a large hash key.
+const KEY_NODE_BYTES: u64 = 32;
 
 /// Why a program was ended by the host rather than by Python semantics.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,6 +159,11 @@ impl<'a> Interp<'a> {
         self.alloc_bytes
     }
 
+    /// Bytes left in the allocation budget.
+    pub fn bytes_left(&self) -> u64 {
+        self.limits.max_alloc_bytes.saturating_sub(self.alloc_bytes)
+    }
+
     /// Empty every container and scope the program created, breaking reference cycles so
     /// that nothing of the program outlives it.
     pub fn release(&mut self) {
@@ -171,16 +204,38 @@ impl<'a> Interp<'a> {
         self.frames.last().cloned().into_iter().collect()
     }
 
-    /// A Python exception raised at the current location.
+    /// A Python exception raised at the current location (its message bounded by the
+    /// output budget).
     pub fn exc(&self, kind: ExcKind, message: impl Into<String>) -> Ctl {
-        let message: String = message.into();
+        let message = bound_text(message.into(), self.limits.max_output_bytes);
+        let args = if message.is_empty() {
+            Vec::new()
+        } else {
+            vec![Obj::str(message.as_str())]
+        };
         Ctl::Exc(Box::new(Raised {
             exc: Rc::new(ExcObj {
                 kind,
                 message: message.into(),
+                args,
             }),
             tb: self.here(),
         }))
+    }
+
+    /// `KeyError(key)`: its text is the key's repr, its `args` the key itself.
+    pub fn key_error(&mut self, key: &Obj) -> Ctl {
+        let text = match crate::format::repr(self, key) {
+            Ok(t) => t,
+            Err(c) => return c,
+        };
+        let mut c = self.exc(ExcKind::KeyError, text);
+        if let Ctl::Exc(r) = &mut c {
+            if let Some(e) = Rc::get_mut(&mut r.exc) {
+                e.args = vec![key.clone()];
+            }
+        }
+        c
     }
 
     pub fn type_error(&self, message: impl Into<String>) -> Ctl {
@@ -235,7 +290,7 @@ impl<'a> Interp<'a> {
 
     /// Charge for `n` elements of a container (one word-sized slot each, plus headroom).
     pub fn alloc_items(&mut self, n: usize) -> R<()> {
-        self.alloc(32 + (n as u64).saturating_mul(24))
+        self.alloc((n as u64).saturating_mul(24).saturating_add(32))
     }
 
     pub fn note_wait(&mut self, d: Duration) {
@@ -273,9 +328,13 @@ impl<'a> Interp<'a> {
         Ok(Obj::Tuple(Rc::new(TupleObj { items })))
     }
 
-    fn new_table(&mut self, pairs: Vec<(Obj, Obj)>) -> R<Rc<DictObj>> {
+    fn new_table(&mut self, pairs: Vec<(Obj, Obj)>, set: bool) -> R<Rc<DictObj>> {
         self.alloc_items(pairs.len() * 2)?;
-        let mut t = Table::default();
+        let mut t = if set {
+            Table::new_set()
+        } else {
+            Table::default()
+        };
         for (k, v) in pairs {
             let key = self.key_of(&k)?;
             t.insert(key, k, v);
@@ -286,27 +345,116 @@ impl<'a> Interp<'a> {
     }
 
     pub fn new_dict(&mut self, pairs: Vec<(Obj, Obj)>) -> R<Obj> {
-        Ok(Obj::Dict(self.new_table(pairs)?))
+        Ok(Obj::Dict(self.new_table(pairs, false)?))
     }
 
     pub fn new_set(&mut self, items: Vec<Obj>) -> R<Obj> {
         let pairs = items.into_iter().map(|k| (k, Obj::None)).collect();
-        Ok(Obj::Set(self.new_table(pairs)?))
+        Ok(Obj::Set(self.new_table(pairs, true)?))
     }
 
-    pub fn new_scope(&mut self, parent: Option<Rc<Scope>>) -> R<Rc<Scope>> {
+    /// `set(s)` / `s.copy()` of a set or a dict's keys, laid out as CPython does.
+    pub fn set_copy(&mut self, d: &DictObj) -> R<Rc<DictObj>> {
+        let n = d.table.borrow().len();
+        self.alloc_items(n * 2)?;
+        self.tick(n as u64)?;
+        let t = d.table.borrow().set_copy();
+        let d = Rc::new(DictObj { table: t.into() });
+        self.tracked.push(Tracked::Dict(Rc::downgrade(&d)));
+        Ok(d)
+    }
+
+    pub fn new_scope(
+        &mut self,
+        parent: Option<Rc<Scope>>,
+        decl: Option<Rc<crate::ast::ScopeDecl>>,
+    ) -> R<Rc<Scope>> {
         self.alloc(64)?;
         let s = Rc::new(Scope {
             vars: Default::default(),
             parent,
+            decl,
         });
         self.tracked.push(Tracked::Scope(Rc::downgrade(&s)));
         Ok(s)
     }
 
-    pub fn key_of(&self, o: &Obj) -> R<crate::obj::Key> {
-        o.key()
-            .ok_or_else(|| self.type_error(format!("unhashable type: '{}'", o.type_name())))
+    /// The hash key of `o`, charged to the step budget (one step per node) and, for large
+    /// keys, to the memory budget.
+    pub fn key_of(&mut self, o: &Obj) -> R<crate::obj::Key> {
+        use crate::obj::KeyFail;
+        match o {
+            Obj::Int(i) => return Ok(crate::obj::Key::Int(*i)),
+            Obj::Str(s) => return Ok(crate::obj::Key::Str(s.clone())),
+            _ => {}
+        }
+        let left_steps = self.limits.max_steps.saturating_sub(self.step_count);
+        let left_bytes = self.limits.max_alloc_bytes.saturating_sub(self.alloc_bytes);
+        let cap = left_steps
+            .min(left_bytes / KEY_NODE_BYTES)
+            .saturating_add(1);
+        let mut nodes = 0;
+        let r = crate::obj::key_of(o, 0, &mut nodes, cap);
+        self.tick(nodes)?;
+        if nodes > 64 {
+            self.alloc(nodes.saturating_mul(KEY_NODE_BYTES))?;
+        }
+        match r {
+            Ok(k) => Ok(k),
+            Err(KeyFail::Unhashable(t)) => Err(self.type_error(format!("unhashable type: '{t}'"))),
+            Err(KeyFail::TooDeep) => Err(self.limit("value nested too deeply to hash")),
+            Err(KeyFail::TooLarge) => {
+                Err(self.limit("value too large to hash within the instruction and memory budgets"))
+            }
+        }
+    }
+
+    /// Bind `name` as an assignment in the current scope does: to the enclosing function's
+    /// variable if declared `nonlocal`, to the module's if `global`, and from inside a
+    /// comprehension (`:=` only, `walrus` true) to the enclosing function.
+    pub fn bind(&mut self, name: &Rc<str>, v: Obj, walrus: bool) {
+        let mut scope = self.scope.clone();
+        if walrus {
+            while scope.decl.is_none() {
+                match &scope.parent {
+                    Some(p) if !Rc::ptr_eq(&scope, &self.globals) => scope = p.clone(),
+                    _ => break,
+                }
+            }
+        }
+        if let Some(d) = scope.decl.clone() {
+            if d.globals.iter().any(|n| n == name) {
+                self.globals.vars.borrow_mut().insert(name.clone(), v);
+                return;
+            }
+            if d.nonlocals.iter().any(|n| n == name) {
+                let mut s = scope.parent.clone();
+                while let Some(p) = s {
+                    if Rc::ptr_eq(&p, &self.globals) {
+                        break;
+                    }
+                    if p.vars.borrow().contains_key(name)
+                        || p.decl.as_ref().is_some_and(|d| d.locals.contains(name))
+                    {
+                        p.vars.borrow_mut().insert(name.clone(), v);
+                        return;
+                    }
+                    s = p.parent.clone();
+                }
+            }
+        }
+        scope.vars.borrow_mut().insert(name.clone(), v);
+    }
+
+    /// The current value of `name` for an augmented assignment (`x += 1`).
+    pub fn bound_value(&self, name: &str) -> Option<Obj> {
+        let declared = self.scope.decl.as_ref().is_some_and(|d| {
+            d.nonlocals.iter().any(|n| &**n == name) || d.globals.iter().any(|n| &**n == name)
+        });
+        if declared {
+            return self.scope.lookup(name);
+        }
+        self.scope.vars.borrow().get(name).cloned()
     }
 
     /// Append program output (`print`), within the output budget.
@@ -327,6 +475,22 @@ impl<'a> Interp<'a> {
     }
 }
 
+/// `s` cut to at most `max` bytes (on a character boundary) with a marker saying how much
+/// was cut, so no message can outgrow the output budget.
+pub fn bound_text(mut s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    let total = s.len();
+    let mut cut = max.saturating_sub(64).min(total);
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s.truncate(cut);
+    s.push_str(&format!("… [{} more bytes truncated]", total - cut));
+    s
+}
+
 pub fn source_line(source: &str, line: usize) -> String {
     source
         .lines()
@@ -336,19 +500,27 @@ pub fn source_line(source: &str, line: usize) -> String {
         .to_string()
 }
 
-/// Python-style traceback text, outermost frame first.
-pub fn format_traceback(source: &str, tb: &[TbEntry], last_line: &str) -> String {
+/// Python-style traceback text, outermost frame first, at most `max` bytes.
+pub fn format_traceback(source: &str, tb: &[TbEntry], last_line: &str, max: usize) -> String {
+    let lines: Vec<&str> = source.lines().collect();
     let mut out = String::from("Traceback (most recent call last):\n");
     for e in tb.iter().rev() {
+        if out.len() > max {
+            break;
+        }
         out.push_str(&format!(
             "  File \"<program>\", line {}, in {}\n",
             e.loc.line, e.func
         ));
-        let text = source_line(source, e.loc.line);
+        let text = lines
+            .get(e.loc.line.wrapping_sub(1))
+            .map(|l| l.trim())
+            .unwrap_or("");
         if !text.is_empty() {
             out.push_str(&format!("    {text}\n"));
         }
     }
-    out.push_str(last_line);
+    out = bound_text(out, max / 2);
+    out.push_str(&bound_text(last_line.to_string(), max / 2));
     out
 }

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 impl<'a> Interp<'a> {
     pub fn exec_block<'b>(&'b mut self, stmts: &'b [Stmt]) -> LocalFut<'b, R<()>> {
-        Box::pin(async move {
+        Box::pin(super::Grow(Box::pin(async move {
             for s in stmts {
                 if let Err(c) = self.enter_eval() {
                     self.leave_eval();
@@ -19,7 +19,7 @@ impl<'a> Interp<'a> {
                 r?;
             }
             Ok(())
-        })
+        })))
     }
 
     async fn exec(&mut self, s: &Stmt) -> R<()> {
@@ -37,8 +37,12 @@ impl<'a> Interp<'a> {
             }
             StmtKind::AugAssign(target, op, value) => {
                 let cur = match target {
-                    Target::Name(n) => match self.scope.vars.borrow().get(n) {
-                        Some(v) => v.clone(),
+                    Target::Name(n) => match self.bound_value(n) {
+                        Some(v) => v,
+                        None if self.scope.decl.is_some() => {
+                            let msg = format!("cannot access local variable '{n}' where it is not associated with a value");
+                            return Err(self.exc(ExcKind::UnboundLocalError, msg));
+                        }
                         None => {
                             let msg = format!("name '{n}' is not defined");
                             return Err(self.exc(ExcKind::NameError, msg));
@@ -53,7 +57,7 @@ impl<'a> Interp<'a> {
                         let new = ops::inplace(self, *op, &cur, &rhs)?;
                         return ops::setitem(self, &o, &i, new);
                     }
-                    Target::Unpack(_) => {
+                    Target::Unpack(_) | Target::Starred(_) => {
                         return Err(self.type_error("augmented assignment to a tuple"))
                     }
                 };
@@ -64,7 +68,7 @@ impl<'a> Interp<'a> {
             }
             StmtKind::Def(def) => {
                 let f = self.make_function(def.clone()).await?;
-                self.scope.vars.borrow_mut().insert(def.name.clone(), f);
+                self.bind(&def.name, f, false);
             }
             StmtKind::Return(v) => {
                 let v = match v {
@@ -82,9 +86,9 @@ impl<'a> Interp<'a> {
             }
             StmtKind::For(target, iter, body, orelse) => {
                 let it = self.eval(iter).await?;
-                let items = self.iter_obj(&it)?;
+                let mut items = self.iter_obj(&it)?;
                 let mut broke = false;
-                for item in items {
+                while let Some(item) = items.step(self)? {
                     self.tick(1)?;
                     self.assign(target, item).await?;
                     match self.exec_block(body).await {
@@ -120,7 +124,7 @@ impl<'a> Interp<'a> {
             StmtKind::Break => return Err(Ctl::Break),
             StmtKind::Continue => return Err(Ctl::Continue),
             StmtKind::Pass => {}
-            StmtKind::Raise(exc) => {
+            StmtKind::Raise(exc, cause) => {
                 let Some(e) = exc else {
                     return match self.handling.last() {
                         Some(r) => Err(Ctl::Exc(Box::new(r.clone()))),
@@ -130,12 +134,26 @@ impl<'a> Interp<'a> {
                     };
                 };
                 let v = self.eval(e).await?;
+                if let Some(c) = cause {
+                    // The cause is checked as CPython does, then only the exception travels.
+                    match self.eval(c).await? {
+                        Obj::None | Obj::Exc(_) | Obj::ExcType(_) => {}
+                        o => {
+                            let msg = format!(
+                                "exception causes must derive from BaseException, not {}",
+                                o.type_name()
+                            );
+                            return Err(self.type_error(msg));
+                        }
+                    }
+                }
                 self.set_loc(s.loc);
                 let exc = match v {
                     Obj::Exc(x) => x,
                     Obj::ExcType(kind) => Rc::new(ExcObj {
                         kind,
                         message: "".into(),
+                        args: Vec::new(),
                     }),
                     o => {
                         let msg = format!(
@@ -190,7 +208,7 @@ impl<'a> Interp<'a> {
                         None => Obj::Math,
                         Some(a) => self.get_attr(Obj::Math, a)?,
                     };
-                    self.scope.vars.borrow_mut().insert(bound.clone(), v);
+                    self.bind(bound, v, false);
                 }
             }
             StmtKind::Delete(targets) => {
@@ -207,7 +225,9 @@ impl<'a> Interp<'a> {
                             let i = self.eval(idx).await?;
                             ops::delitem(self, &o, &i)?;
                         }
-                        Target::Unpack(_) => return Err(self.type_error("cannot delete a tuple")),
+                        Target::Unpack(_) | Target::Starred(_) => {
+                            return Err(self.type_error("cannot delete a tuple"))
+                        }
                     }
                 }
             }
@@ -222,17 +242,14 @@ impl<'a> Interp<'a> {
                 None => true,
                 Some(t) => {
                     let t = self.eval(t).await?;
-                    self.exc_matches(raised.exc.kind, &t)?
+                    self.exc_matches(raised.exc.kind, &t, 0)?
                 }
             };
             if !matches {
                 continue;
             }
             if let Some(n) = &h.name {
-                self.scope
-                    .vars
-                    .borrow_mut()
-                    .insert(n.clone(), Obj::Exc(raised.exc.clone()));
+                self.bind(n, Obj::Exc(raised.exc.clone()), false);
             }
             self.handling.push(raised);
             let r = self.exec_block(&h.body).await;
@@ -242,12 +259,15 @@ impl<'a> Interp<'a> {
         Err(Ctl::Exc(Box::new(raised)))
     }
 
-    fn exc_matches(&self, kind: ExcKind, t: &Obj) -> R<bool> {
+    fn exc_matches(&self, kind: ExcKind, t: &Obj, depth: usize) -> R<bool> {
+        if depth > crate::ops::MAX_VALUE_DEPTH {
+            return Err(self.limit("exception type tuple nested too deeply"));
+        }
         match t {
             Obj::ExcType(k) => Ok(kind.is_subclass_of(*k)),
             Obj::Tuple(items) => {
                 for i in &items.items {
-                    if self.exc_matches(kind, i)? {
+                    if self.exc_matches(kind, i, depth + 1)? {
                         return Ok(true);
                     }
                 }

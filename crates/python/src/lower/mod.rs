@@ -14,43 +14,81 @@ use sdvp_core::Pos;
 use sdvp_core::{Problem, ProblemKind};
 use std::rc::Rc;
 
+mod expr;
+
 /// Deepest expression/statement nesting accepted; real programs stay far below it.
 pub const MAX_NESTING: usize = 64;
 
-/// Names no program may mention: they are the classic ways out of a Python sandbox
-/// (none of them exists in the interpreter either; rejecting them early gives a clear error).
-pub const FORBIDDEN_NAMES: &[&str] = &[
-    "eval",
-    "exec",
-    "compile",
-    "open",
-    "globals",
-    "locals",
-    "vars",
-    "dir",
-    "getattr",
-    "setattr",
-    "delattr",
-    "hasattr",
-    "type",
-    "object",
-    "super",
-    "input",
-    "breakpoint",
-    "help",
-    "memoryview",
-    "bytearray",
-    "classmethod",
-    "staticmethod",
-    "property",
-    "exit",
-    "quit",
-    "id",
-    "hash",
+/// Names no program may mention, each with the reason (they are the classic ways out of a
+/// Python sandbox; none of them exists in the interpreter either, and rejecting them early
+/// gives a clear error). The crate docs list every deliberate refusal.
+pub const FORBIDDEN_NAMES: &[(&str, &str)] = &[
+    ("eval", "it runs code from text"),
+    ("exec", "it runs code from text"),
+    ("compile", "it runs code from text"),
+    ("open", "it reaches the host's files"),
+    ("input", "it reaches the host's terminal"),
+    ("breakpoint", "it reaches the host's debugger"),
+    ("help", "it reaches the host's terminal"),
+    ("exit", "it ends the host process"),
+    ("quit", "it ends the host process"),
+    ("globals", "it exposes the interpreter's namespaces"),
+    ("locals", "it exposes the interpreter's namespaces"),
+    ("vars", "it exposes the interpreter's namespaces"),
+    ("dir", "it exposes objects' internals"),
+    (
+        "getattr",
+        "it reaches attributes by computed name (dunder walks)",
+    ),
+    (
+        "setattr",
+        "it reaches attributes by computed name (dunder walks)",
+    ),
+    (
+        "delattr",
+        "it reaches attributes by computed name (dunder walks)",
+    ),
+    (
+        "hasattr",
+        "it reaches attributes by computed name (dunder walks)",
+    ),
+    ("type", "type objects lead to the interpreter's class tree"),
+    (
+        "object",
+        "type objects lead to the interpreter's class tree",
+    ),
+    ("super", "type objects lead to the interpreter's class tree"),
+    (
+        "classmethod",
+        "type objects lead to the interpreter's class tree",
+    ),
+    (
+        "staticmethod",
+        "type objects lead to the interpreter's class tree",
+    ),
+    (
+        "property",
+        "type objects lead to the interpreter's class tree",
+    ),
+    ("memoryview", "it exposes raw memory"),
+    ("bytearray", "it exposes raw memory"),
+    ("id", "it exposes host memory addresses"),
+    (
+        "hash",
+        "it exposes host memory addresses and per-process hash keys",
+    ),
 ];
 
 /// Modules `import` may name: pure helpers without side effects.
 pub const ALLOWED_MODULES: &[&str] = &["math"];
+
+/// A lowered parameter list.
+struct Sig {
+    params: Vec<Param>,
+    positional: usize,
+    vararg: Option<Rc<str>>,
+    kwarg: Option<Rc<str>>,
+}
 
 pub(crate) struct Lowerer<'s> {
     source: &'s str,
@@ -61,6 +99,10 @@ pub(crate) struct Lowerer<'s> {
     loops: usize,
     /// Functions enclosing the current statement.
     funcs: usize,
+    /// What each enclosing function binds (innermost last).
+    decls: Vec<ScopeDecl>,
+    /// Comprehensions enclosing the current expression (their targets are not locals).
+    comps: usize,
 }
 
 fn is_dunder(name: &str) -> bool {
@@ -82,6 +124,8 @@ impl<'s> Lowerer<'s> {
             depth: 0,
             loops: 0,
             funcs: 0,
+            decls: Vec::new(),
+            comps: 0,
         }
     }
 
@@ -127,15 +171,35 @@ impl<'s> Lowerer<'s> {
             self.problem(
                 ProblemKind::Forbidden,
                 loc,
-                format!("name `{name}` is forbidden (dunder names are not accessible)"),
+                format!(
+                    "name `{name}` is forbidden: dunder names lead to the interpreter's internals"
+                ),
             );
-        } else if FORBIDDEN_NAMES.contains(&name) {
+        } else if let Some((_, why)) = FORBIDDEN_NAMES.iter().find(|(n, _)| *n == name) {
             self.problem(
                 ProblemKind::Forbidden,
                 loc,
-                format!("`{name}` is forbidden in sandboxed programs"),
+                format!("`{name}` is forbidden in sandboxed programs: {why}"),
             );
         }
+    }
+
+    /// Note that the current function binds `name`.
+    fn bind(&mut self, name: &str) {
+        if let Some(d) = self.decls.last_mut() {
+            if !d.locals.iter().any(|n| &**n == name) {
+                d.locals.push(name.into());
+            }
+        }
+    }
+
+    /// Finish a function's declarations: locals are what it binds, less what it declares
+    /// `nonlocal` or `global`.
+    fn end_decl(&mut self) -> Rc<ScopeDecl> {
+        let mut d = self.decls.pop().unwrap_or_default();
+        let (nl, gl) = (d.nonlocals.clone(), d.globals.clone());
+        d.locals.retain(|n| !nl.contains(n) && !gl.contains(n));
+        Rc::new(d)
     }
 
     fn enter(&mut self, loc: Loc) -> bool {
@@ -182,17 +246,26 @@ impl<'s> Lowerer<'s> {
                     self.unsupported(loc, "a type parameter list");
                 }
                 self.check_name(loc, f.name.as_str());
-                let params = self.params(&f.parameters, loc);
+                self.bind(f.name.as_str());
+                self.decls.push(ScopeDecl::default());
+                let sig = self.params(&f.parameters, loc);
                 let saved_loops = std::mem::replace(&mut self.loops, 0);
+                let saved_comps = std::mem::replace(&mut self.comps, 0);
                 self.funcs += 1;
                 let body = self.block(&f.body);
                 self.funcs -= 1;
                 self.loops = saved_loops;
+                self.comps = saved_comps;
+                let scope = self.end_decl();
                 StmtKind::Def(Rc::new(FuncDef {
                     name: f.name.as_str().into(),
                     loc,
-                    params,
+                    params: sig.params,
+                    positional: sig.positional,
+                    vararg: sig.vararg,
+                    kwarg: sig.kwarg,
                     body: Body::Block(body),
+                    scope,
                 }))
             }
             S::Return(_) if self.funcs == 0 => {
@@ -266,12 +339,10 @@ impl<'s> Lowerer<'s> {
             S::Continue(_) => StmtKind::Continue,
             S::Pass(_) => StmtKind::Pass,
             S::Expr(e) => StmtKind::Expr(self.expr(&e.value)),
-            S::Raise(r) => {
-                if r.cause.is_some() {
-                    self.unsupported(loc, "`raise … from …`");
-                }
-                StmtKind::Raise(r.exc.as_deref().map(|e| self.expr(e)))
-            }
+            S::Raise(r) => StmtKind::Raise(
+                r.exc.as_deref().map(|e| self.expr(e)),
+                r.cause.as_deref().map(|e| self.expr(e)),
+            ),
             S::Try(t) => {
                 if t.is_star {
                     self.unsupported(loc, "`except*`");
@@ -287,6 +358,7 @@ impl<'s> Lowerer<'s> {
                             types: h.type_.as_deref().map(|e| self.expr(e)),
                             name: h.name.as_ref().map(|n| {
                                 self.check_name(hloc, n.as_str());
+                                self.bind(n.as_str());
                                 Rc::from(n.as_str())
                             }),
                             body: self.block(&h.body),
@@ -311,11 +383,15 @@ impl<'s> Lowerer<'s> {
                         self.problem(
                             ProblemKind::Forbidden,
                             loc,
-                            format!("import of `{m}` is forbidden (allowed: math)"),
+                            format!(
+                                "import of `{m}` is forbidden: modules other than math reach \
+                                 host state (allowed: math)"
+                            ),
                         );
                     }
                     let bound = alias.asname.as_ref().unwrap_or(&alias.name).as_str();
                     self.check_name(loc, bound);
+                    self.bind(bound);
                     names.push((Rc::from(bound), None));
                 }
                 StmtKind::Import(names)
@@ -326,7 +402,10 @@ impl<'s> Lowerer<'s> {
                     self.problem(
                         ProblemKind::Forbidden,
                         loc,
-                        format!("import from `{m}` is forbidden (allowed: math)"),
+                        format!(
+                            "import from `{m}` is forbidden: modules other than math reach \
+                             host state (allowed: math)"
+                        ),
                     );
                 }
                 let mut names = Vec::new();
@@ -341,6 +420,7 @@ impl<'s> Lowerer<'s> {
                     }
                     let bound = alias.asname.as_ref().unwrap_or(&alias.name).as_str();
                     self.check_name(loc, bound);
+                    self.bind(bound);
                     names.push((Rc::from(bound), Some(Rc::from(attr))));
                 }
                 StmtKind::Import(names)
@@ -350,8 +430,31 @@ impl<'s> Lowerer<'s> {
             S::With(_) => return self.reject(loc, "`with`"),
             S::Match(_) => return self.reject(loc, "`match`"),
             S::TypeAlias(_) => return self.reject(loc, "a type alias"),
-            S::Global(_) => return self.reject(loc, "`global`"),
-            S::Nonlocal(_) => return self.reject(loc, "`nonlocal`"),
+            S::Global(g) => {
+                for n in &g.names {
+                    self.check_name(loc, n.as_str());
+                    if let Some(d) = self.decls.last_mut() {
+                        d.globals.push(n.as_str().into());
+                    }
+                }
+                StmtKind::Pass
+            }
+            S::Nonlocal(g) => {
+                if self.decls.is_empty() {
+                    self.problem(
+                        ProblemKind::Syntax,
+                        loc,
+                        "nonlocal declaration not allowed at module level",
+                    );
+                }
+                for n in &g.names {
+                    self.check_name(loc, n.as_str());
+                    if let Some(d) = self.decls.last_mut() {
+                        d.nonlocals.push(n.as_str().into());
+                    }
+                }
+                StmtKind::Pass
+            }
             S::IpyEscapeCommand(_) => return self.reject(loc, "an IPython escape"),
         })
     }
@@ -361,22 +464,31 @@ impl<'s> Lowerer<'s> {
         None
     }
 
-    fn params(&mut self, p: &py::Parameters, loc: Loc) -> Vec<Param> {
-        if p.vararg.is_some() || p.kwarg.is_some() {
-            self.unsupported(loc, "`*args`/`**kwargs`");
+    fn params(&mut self, p: &py::Parameters, loc: Loc) -> Sig {
+        let mut params = Vec::new();
+        for a in p.posonlyargs.iter().chain(&p.args).chain(&p.kwonlyargs) {
+            self.check_name(loc, a.parameter.name.as_str());
+            self.bind(a.parameter.name.as_str());
+            params.push(Param {
+                name: a.parameter.name.as_str().into(),
+                default: a.default.as_deref().map(|d| self.expr(d)),
+            });
         }
-        p.posonlyargs
-            .iter()
-            .chain(&p.args)
-            .chain(&p.kwonlyargs)
-            .map(|a| {
-                self.check_name(loc, a.parameter.name.as_str());
-                Param {
-                    name: a.parameter.name.as_str().into(),
-                    default: a.default.as_deref().map(|d| self.expr(d)),
-                }
+        let star = |lw: &mut Self, a: &Option<Box<py::Parameter>>| {
+            a.as_ref().map(|a| {
+                lw.check_name(loc, a.name.as_str());
+                lw.bind(a.name.as_str());
+                Rc::from(a.name.as_str())
             })
-            .collect()
+        };
+        let vararg = star(self, &p.vararg);
+        let kwarg = star(self, &p.kwarg);
+        Sig {
+            params,
+            positional: p.posonlyargs.len() + p.args.len(),
+            vararg,
+            kwarg,
+        }
     }
 
     fn target(&mut self, e: &py::Expr) -> Target {
@@ -394,10 +506,29 @@ impl<'s> Lowerer<'s> {
         match e {
             py::Expr::Name(n) => {
                 self.check_name(loc, n.id.as_str());
+                if self.comps == 0 {
+                    self.bind(n.id.as_str());
+                }
                 Target::Name(n.id.as_str().into())
             }
-            py::Expr::Tuple(t) => Target::Unpack(t.elts.iter().map(|x| self.target(x)).collect()),
-            py::Expr::List(t) => Target::Unpack(t.elts.iter().map(|x| self.target(x)).collect()),
+            py::Expr::Tuple(py::ExprTuple { elts, .. })
+            | py::Expr::List(py::ExprList { elts, .. }) => {
+                let ts: Vec<Target> = elts.iter().map(|x| self.target(x)).collect();
+                if ts
+                    .iter()
+                    .filter(|t| matches!(t, Target::Starred(_)))
+                    .count()
+                    > 1
+                {
+                    self.problem(
+                        ProblemKind::Syntax,
+                        loc,
+                        "multiple starred expressions in assignment",
+                    );
+                }
+                Target::Unpack(ts)
+            }
+            py::Expr::Starred(st) => Target::Starred(Box::new(self.target(&st.value))),
             py::Expr::Subscript(s) => Target::Subscript(self.expr(&s.value), self.expr(&s.slice)),
             py::Expr::Attribute(_) => {
                 self.unsupported(loc, "assigning to an attribute");
@@ -430,266 +561,5 @@ impl<'s> Lowerer<'s> {
                 BinOp::Mul
             }
         }
-    }
-
-    fn comp_fors(&mut self, gens: &[py::Comprehension], loc: Loc) -> Vec<CompFor> {
-        gens.iter()
-            .map(|g| {
-                if g.is_async {
-                    self.unsupported(loc, "async comprehension");
-                }
-                CompFor {
-                    target: self.target(&g.target),
-                    iter: self.expr(&g.iter),
-                    ifs: g.ifs.iter().map(|e| self.expr(e)).collect(),
-                }
-            })
-            .collect()
-    }
-
-    fn fparts(&mut self, elements: &[py::InterpolatedStringElement], out: &mut Vec<FPart>) {
-        for el in elements {
-            match el {
-                py::InterpolatedStringElement::Literal(l) => {
-                    out.push(FPart::Lit(Rc::from(&*l.value)))
-                }
-                py::InterpolatedStringElement::Interpolation(i) => {
-                    let loc = self.loc(i);
-                    if i.debug_text.is_some() {
-                        self.unsupported(loc, "the f-string `=` specifier");
-                    }
-                    let conversion = match i.conversion {
-                        py::ConversionFlag::None => None,
-                        py::ConversionFlag::Str => Some('s'),
-                        py::ConversionFlag::Repr => Some('r'),
-                        py::ConversionFlag::Ascii => Some('a'),
-                    };
-                    let mut spec = Vec::new();
-                    if let Some(s) = &i.format_spec {
-                        self.fparts(&s.elements, &mut spec);
-                    }
-                    out.push(FPart::Field {
-                        expr: self.expr(&i.expression),
-                        conversion,
-                        spec,
-                    });
-                }
-            }
-        }
-    }
-
-    pub fn expr(&mut self, e: &py::Expr) -> Expr {
-        let loc = self.loc(e);
-        if !self.enter(loc) {
-            self.depth -= 1;
-            return Expr {
-                loc,
-                kind: ExprKind::None,
-            };
-        }
-        let kind = self.expr_inner(e, loc);
-        self.depth -= 1;
-        Expr { loc, kind }
-    }
-
-    fn boxed(&mut self, e: &py::Expr) -> Box<Expr> {
-        Box::new(self.expr(e))
-    }
-
-    fn opt(&mut self, e: &Option<Box<py::Expr>>) -> Option<Box<Expr>> {
-        e.as_deref().map(|x| self.boxed(x))
-    }
-
-    fn expr_inner(&mut self, e: &py::Expr, loc: Loc) -> ExprKind {
-        use py::Expr as E;
-        match e {
-            E::NoneLiteral(_) | E::EllipsisLiteral(_) => ExprKind::None,
-            E::BooleanLiteral(b) => ExprKind::Bool(b.value),
-            E::NumberLiteral(n) => match &n.value {
-                py::Number::Int(i) => match i.as_i64() {
-                    Some(v) => ExprKind::Int(v),
-                    None => {
-                        self.unsupported(loc, "an integer literal beyond 64 bits");
-                        ExprKind::None
-                    }
-                },
-                py::Number::Float(f) => ExprKind::Float(*f),
-                py::Number::Complex { .. } => {
-                    self.unsupported(loc, "a complex number");
-                    ExprKind::None
-                }
-            },
-            E::StringLiteral(s) => ExprKind::Str(s.value.to_str().into()),
-            E::FString(f) => {
-                let mut parts = Vec::new();
-                for part in f.value.as_slice() {
-                    match part {
-                        py::FStringPart::Literal(l) => {
-                            parts.push(FPart::Lit(l.value.as_ref().into()))
-                        }
-                        py::FStringPart::FString(fs) => self.fparts(&fs.elements, &mut parts),
-                    }
-                }
-                ExprKind::FString(parts)
-            }
-            E::Name(n) => {
-                self.check_name(loc, n.id.as_str());
-                ExprKind::Name(n.id.as_str().into())
-            }
-            E::List(l) => ExprKind::List(self.elts(&l.elts)),
-            E::Tuple(t) => ExprKind::Tuple(self.elts(&t.elts)),
-            E::Set(s) => ExprKind::Set(self.elts(&s.elts)),
-            E::Dict(d) => {
-                let mut items = Vec::new();
-                for item in &d.items {
-                    match &item.key {
-                        Some(k) => {
-                            let k = self.expr(k);
-                            items.push((k, self.expr(&item.value)));
-                        }
-                        None => self.unsupported(loc, "`**` in a dict display"),
-                    }
-                }
-                ExprKind::Dict(items)
-            }
-            E::Attribute(a) => {
-                let attr = a.attr.as_str();
-                if attr.starts_with('_') {
-                    self.problem(
-                        ProblemKind::Forbidden,
-                        loc,
-                        format!(
-                            "attribute `{attr}` is forbidden (no private or dunder attributes)"
-                        ),
-                    );
-                }
-                ExprKind::Attr(self.boxed(&a.value), attr.into())
-            }
-            E::Subscript(s) => ExprKind::Subscript(self.boxed(&s.value), self.boxed(&s.slice)),
-            E::Slice(s) => {
-                ExprKind::Slice(self.opt(&s.lower), self.opt(&s.upper), self.opt(&s.step))
-            }
-            E::Call(c) => {
-                let args = self.elts(&c.arguments.args);
-                let mut kwargs = Vec::new();
-                for k in c.arguments.keywords.iter() {
-                    match &k.arg {
-                        Some(name) => {
-                            let v = self.expr(&k.value);
-                            kwargs.push((Rc::from(name.as_str()), v));
-                        }
-                        None => self.unsupported(loc, "`**kwargs` in a call"),
-                    }
-                }
-                ExprKind::Call {
-                    func: self.boxed(&c.func),
-                    args,
-                    kwargs,
-                }
-            }
-            E::BinOp(b) => {
-                let op = self.binop(b.op, loc);
-                ExprKind::BinOp(self.boxed(&b.left), op, self.boxed(&b.right))
-            }
-            E::UnaryOp(u) => {
-                let op = match u.op {
-                    py::UnaryOp::Not => UnOp::Not,
-                    py::UnaryOp::USub => UnOp::Neg,
-                    py::UnaryOp::UAdd => UnOp::Pos,
-                    py::UnaryOp::Invert => UnOp::Invert,
-                };
-                ExprKind::Unary(op, self.boxed(&u.operand))
-            }
-            E::BoolOp(b) => ExprKind::BoolOp(matches!(b.op, py::BoolOp::And), self.elts(&b.values)),
-            E::Compare(c) => {
-                let left = self.boxed(&c.left);
-                let rest = c
-                    .ops
-                    .iter()
-                    .zip(c.comparators.iter())
-                    .map(|(op, e)| {
-                        let op = match op {
-                            py::CmpOp::Eq => CmpOp::Eq,
-                            py::CmpOp::NotEq => CmpOp::NotEq,
-                            py::CmpOp::Lt => CmpOp::Lt,
-                            py::CmpOp::LtE => CmpOp::LtE,
-                            py::CmpOp::Gt => CmpOp::Gt,
-                            py::CmpOp::GtE => CmpOp::GtE,
-                            py::CmpOp::Is => CmpOp::Is,
-                            py::CmpOp::IsNot => CmpOp::IsNot,
-                            py::CmpOp::In => CmpOp::In,
-                            py::CmpOp::NotIn => CmpOp::NotIn,
-                        };
-                        (op, self.expr(e))
-                    })
-                    .collect();
-                ExprKind::Compare(left, rest)
-            }
-            E::If(i) => ExprKind::IfExp(
-                self.boxed(&i.test),
-                self.boxed(&i.body),
-                self.boxed(&i.orelse),
-            ),
-            E::Lambda(l) => {
-                let params = match &l.parameters {
-                    Some(p) => self.params(p, loc),
-                    None => Vec::new(),
-                };
-                ExprKind::Lambda(Rc::new(FuncDef {
-                    name: "<lambda>".into(),
-                    loc,
-                    params,
-                    body: Body::Expr(self.expr(&l.body)),
-                }))
-            }
-            E::ListComp(c) => ExprKind::Comp(
-                CompKind::List,
-                self.boxed(&c.elt),
-                self.comp_fors(&c.generators, loc),
-            ),
-            E::SetComp(c) => ExprKind::Comp(
-                CompKind::Set,
-                self.boxed(&c.elt),
-                self.comp_fors(&c.generators, loc),
-            ),
-            E::Generator(c) => ExprKind::Comp(
-                CompKind::Generator,
-                self.boxed(&c.elt),
-                self.comp_fors(&c.generators, loc),
-            ),
-            E::DictComp(c) => {
-                let key = match &c.key {
-                    Some(k) => self.boxed(k),
-                    None => {
-                        self.unsupported(loc, "`**` in a dict comprehension");
-                        Box::new(Expr {
-                            loc,
-                            kind: ExprKind::None,
-                        })
-                    }
-                };
-                ExprKind::DictComp(
-                    key,
-                    self.boxed(&c.value),
-                    self.comp_fors(&c.generators, loc),
-                )
-            }
-            E::Named(_) => self.reject_expr(loc, "the walrus operator `:=`"),
-            E::Await(_) => self.reject_expr(loc, "`await`"),
-            E::Yield(_) | E::YieldFrom(_) => self.reject_expr(loc, "`yield`"),
-            E::Starred(_) => self.reject_expr(loc, "`*` unpacking"),
-            E::TString(_) => self.reject_expr(loc, "a t-string"),
-            E::BytesLiteral(_) => self.reject_expr(loc, "a bytes literal"),
-            E::IpyEscapeCommand(_) => self.reject_expr(loc, "an IPython escape"),
-        }
-    }
-
-    fn reject_expr(&mut self, loc: Loc, what: &str) -> ExprKind {
-        self.unsupported(loc, what);
-        ExprKind::None
-    }
-
-    fn elts(&mut self, es: &[py::Expr]) -> Vec<Expr> {
-        es.iter().map(|e| self.expr(e)).collect()
     }
 }
