@@ -1,7 +1,8 @@
 //! DPT training paths: after one backward pass of the depth losses every trainable tensor
 //! has a non-zero, finite gradient (and exactly the tensors of
 //! `Config::frozen_patterns` have none); finite-difference checks (f64) of the ops DPT
-//! added to `ops.rs` and of candle's convolutions as DPT uses them; loss properties.
+//! added to `ops.rs` and of candle's convolutions as DPT uses them; loss properties; a
+//! tiny DPT fitting a rendered depth map with AdamW.
 
 use std::path::{Path, PathBuf};
 
