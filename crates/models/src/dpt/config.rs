@@ -265,9 +265,10 @@ impl Config {
     /// Glob patterns (for `train::ParamFilter`) of checkpoint tensors that get no
     /// gradient from the depth output: batch-norm running statistics, the backbone's
     /// final layer norm (only `DPTModel.last_hidden_state` uses it), the first fusion
-    /// layer's `residual_layer1` (it never has a residual input), and encoder layers after
-    /// the last one in `backbone_out_indices`. They are loaded all the same, so that saved
-    /// weights are complete checkpoints.
+    /// layer's `residual_layer1` (it never has a residual input), encoder layers after
+    /// the last one in `backbone_out_indices`, and, when `head_in_index` is not the last
+    /// fusion stage, the finer stages and the features only they read. They are loaded
+    /// all the same, so that saved weights are complete checkpoints.
     pub fn frozen_patterns(&self) -> Vec<String> {
         let mut p = vec![
             "*.running_mean".to_string(),
@@ -277,6 +278,18 @@ impl Config {
         ];
         let last = self.out_layers().last().copied().unwrap_or(0);
         p.extend((last + 1..self.num_hidden_layers).map(|l| format!("dpt.encoder.layer.{l}.*")));
+        let n = self.neck_hidden_sizes.len();
+        let head = self.head_index().unwrap_or(n - 1);
+        for j in head + 1..n {
+            // Fusion layer j reads the reassembled feature n - 1 - j.
+            let f = n - 1 - j;
+            p.extend([
+                format!("neck.fusion_stage.layers.{j}.*"),
+                format!("neck.convs.{f}.*"),
+                format!("neck.reassemble_stage.layers.{f}.*"),
+                format!("neck.reassemble_stage.readout_projects.{f}.*"),
+            ]);
+        }
         p
     }
 }
