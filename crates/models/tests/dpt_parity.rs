@@ -366,3 +366,109 @@ fn processor_config_errors_name_field_and_file() {
         ImageProcessor::default()
     );
 }
+
+/// Config and processor files written from Rust read back unchanged (set
+/// `SDVP_DPT_EXPORT_DIR` to keep them, e.g. to load them in transformers).
+#[test]
+fn hf_files_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("SDVP_DPT_EXPORT_DIR")
+        .map_or_else(|| tmp.path().to_path_buf(), PathBuf::from);
+    std::fs::create_dir_all(&dir).unwrap();
+    for fixture in [fixtures(), fixtures().join("variant")] {
+        let cfg = Config::from_file(&fixture.join("config.json")).unwrap();
+        let proc = ImageProcessor::load(&fixture).unwrap();
+        let json = serde_json::to_string_pretty(&cfg.to_hf_json()).unwrap();
+        std::fs::write(dir.join("config.json"), json).unwrap();
+        let json = serde_json::to_string_pretty(&proc.to_hf_json()).unwrap();
+        std::fs::write(dir.join("preprocessor_config.json"), json).unwrap();
+        assert_eq!(Config::from_file(&dir.join("config.json")).unwrap(), cfg);
+        assert_eq!(ImageProcessor::load(&dir).unwrap(), proc);
+    }
+    let small = Config {
+        hidden_size: 32,
+        num_hidden_layers: 2,
+        num_attention_heads: 2,
+        intermediate_size: 64,
+        image_size: 64,
+        backbone_out_indices: vec![0, 1],
+        neck_hidden_sizes: vec![16, 32],
+        reassemble_factors: vec![2.0, 0.5],
+        fusion_hidden_size: 16,
+        ..Config::default()
+    };
+    let v = small.to_hf_json();
+    assert_eq!(v["reassemble_factors"], serde_json::json!([2, 0.5]));
+    assert_eq!(v["model_type"], "dpt");
+    std::fs::write(dir.join("config.json"), v.to_string()).unwrap();
+    assert_eq!(Config::from_file(&dir.join("config.json")).unwrap(), small);
+    let bad = Config {
+        neck_hidden_sizes: vec![16],
+        ..small
+    };
+    let err = Dpt::new(
+        VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu),
+        &bad,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("reassemble_factors"), "{err}");
+}
+
+/// Writes a Rust-initialised checkpoint (config.json, preprocessor_config.json,
+/// model.safetensors from a `VarMap`) and its depth output to `SDVP_DPT_EXPORT_DIR`, for
+/// `python3 tools/make_fixtures_dpt.py --check-export DIR` to load in transformers.
+#[test]
+#[ignore]
+fn export_for_transformers() {
+    let Some(dir) = std::env::var_os("SDVP_DPT_EXPORT_DIR").map(PathBuf::from) else {
+        panic!("set SDVP_DPT_EXPORT_DIR");
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = Config {
+        hidden_size: 32,
+        num_hidden_layers: 3,
+        num_attention_heads: 4,
+        intermediate_size: 64,
+        image_size: 32,
+        patch_size: 8,
+        backbone_out_indices: vec![0, 1, 2],
+        neck_hidden_sizes: vec![8, 16, 32],
+        reassemble_factors: vec![2.0, 1.0, 0.5],
+        fusion_hidden_size: 16,
+        use_batch_norm_in_fusion_residual: true,
+        ..Config::default()
+    };
+    let varmap = VarMap::new();
+    let model = Dpt::new(
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+        &cfg,
+    )
+    .unwrap();
+    // Keep the map off the final ReLU's flat part; non-trivial batch-norm statistics.
+    let mut varmap = varmap;
+    varmap
+        .set_one(
+            "head.head.4.bias",
+            Tensor::new(&[1f32], &Device::Cpu).unwrap(),
+        )
+        .unwrap();
+    let names: Vec<String> = varmap.data().lock().unwrap().keys().cloned().collect();
+    for name in names.iter().filter(|n| n.contains("running_")) {
+        let stat = (Tensor::rand(0f32, 1.0, 16, &Device::Cpu).unwrap() + 0.5).unwrap();
+        varmap.set_one(name, stat).unwrap();
+    }
+    let json = serde_json::to_string_pretty(&cfg.to_hf_json()).unwrap();
+    std::fs::write(dir.join("config.json"), json).unwrap();
+    let json = serde_json::to_string_pretty(&ImageProcessor::default().to_hf_json()).unwrap();
+    std::fs::write(dir.join("preprocessor_config.json"), json).unwrap();
+    varmap.save(dir.join("model.safetensors")).unwrap();
+    let px = Tensor::randn(0f32, 1.0, (2, 3, 40, 40), &Device::Cpu).unwrap();
+    let depth = model.forward(&px).unwrap();
+    let out: HashMap<String, Tensor> = [
+        ("pixel_values".to_string(), px),
+        ("predicted_depth".to_string(), depth),
+    ]
+    .into();
+    candle_core::safetensors::save(&out, dir.join("rust_output.safetensors")).unwrap();
+}

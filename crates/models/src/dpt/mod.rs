@@ -455,8 +455,10 @@ pub struct Dpt {
 }
 
 impl Dpt {
-    /// Builds the model from `vb` (checkpoint- or `VarMap`-backed) for a validated config.
+    /// Builds the model from `vb` (checkpoint- or `VarMap`-backed).
     pub fn new(vb: VarBuilder, cfg: &Config) -> Result<Self> {
+        cfg.validate(Path::new("<config>"))
+            .map_err(candle_core::Error::wrap)?;
         let neck = vb.pp("neck");
         let n = cfg.neck_hidden_sizes.len();
         let f = cfg.fusion_hidden_size;
