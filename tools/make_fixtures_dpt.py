@@ -8,6 +8,7 @@ states, predicted_depth, and a depth loss with some of its gradients).
 
     python3 tools/make_fixtures_dpt.py              # tiny -> crates/models/tests/fixtures/dpt/
     python3 tools/make_fixtures_dpt.py --real-size  # Intel/dpt-large shapes -> tools/real_size/dpt/
+    python3 tools/make_fixtures_dpt.py --check-export DIR  # a Rust-written checkpoint in transformers
 
 The tiny directory also holds `variant/`: readout "add", batch norm in the fusion
 residual units, no qkv bias, three stages.
