@@ -8,6 +8,7 @@ states, predicted_depth, and a depth loss with some of its gradients).
 
     python3 tools/make_fixtures_dpt.py              # tiny -> crates/models/tests/fixtures/dpt/
     python3 tools/make_fixtures_dpt.py --real-size  # Intel/dpt-large shapes -> tools/real_size/dpt/
+    python3 tools/make_fixtures_dpt.py --check-export DIR  # a Rust-written checkpoint in transformers
 
 The tiny directory also holds `variant/`: readout "add", batch norm in the fusion
 residual units, no qkv bias, three stages.
@@ -206,10 +207,36 @@ GRADS = [
 ]
 
 
+def check_export(d):
+    from safetensors.torch import load_file
+    model = DPTForDepthEstimation.from_pretrained(d).eval()
+    missing = set(model.state_dict()) - set(load_file(os.path.join(d, "model.safetensors")))
+    missing = {k for k in missing if not k.endswith("num_batches_tracked")}
+    assert not missing, f"tensors transformers wants but the export lacks: {sorted(missing)}"
+    DPTImageProcessorPil.from_pretrained(d)
+    ref = load_file(os.path.join(d, "rust_output.safetensors"))
+    with torch.no_grad():
+        depth = model(pixel_values=ref["pixel_values"]).predicted_depth
+    diff = (depth - ref["predicted_depth"]).abs().max().item()
+    zero = (depth == 0).float().mean().item()
+    print(f"{d}: transformers vs Rust predicted_depth {tuple(depth.shape)} (mean {depth.mean():.4f}, "
+          f"zero fraction {zero:.3f}): max abs diff {diff:.3e}")
+    assert zero < 0.9, "depth map is (almost) all zero: the check would be vacuous"
+    scale = max(1.0, depth.abs().max().item())
+    print(f"relative to the largest depth ({scale:.2f}): {diff / scale:.3e}")
+    assert diff / scale <= 1e-5
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--real-size", action="store_true")
+    ap.add_argument("--check-export", metavar="DIR",
+                    help="load a checkpoint the Rust test `export_for_transformers` wrote, "
+                         "compare transformers' depth with the Rust one")
     args = ap.parse_args()
+    if args.check_export:
+        check_export(args.check_export)
+        return
     if args.real_size:
         # Intel/dpt-large shapes.
         cfg = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,

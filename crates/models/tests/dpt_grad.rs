@@ -1,7 +1,8 @@
 //! DPT training paths: after one backward pass of the depth losses every trainable tensor
 //! has a non-zero, finite gradient (and exactly the tensors of
 //! `Config::frozen_patterns` have none); finite-difference checks (f64) of the ops DPT
-//! added to `ops.rs` and of candle's convolutions as DPT uses them; loss properties.
+//! added to `ops.rs` and of candle's convolutions as DPT uses them; loss properties; a
+//! tiny DPT fitting a rendered depth map with AdamW.
 
 use std::path::{Path, PathBuf};
 
@@ -373,4 +374,36 @@ fn tiny_dpt_learns_a_rendered_depth_map() {
     };
     assert!(mean(0, 20..44, 8..28) > mean(0, 20..44, 36..56));
     assert!(mean(1, 20..44, 36..56) > mean(1, 20..44, 8..28));
+}
+
+#[test]
+fn frozen_patterns_follow_the_config() {
+    let cfg: Config = serde_json::from_str(
+        r#"{"num_hidden_layers": 6, "backbone_out_indices": [0, 1, 2, 3], "head_in_index": 2}"#,
+    )
+    .unwrap();
+    let f = ParamFilter::new(&cfg.frozen_patterns()).unwrap();
+    for name in [
+        "dpt.encoder.layer.4.output.dense.weight",
+        "dpt.encoder.layer.5.layernorm_before.bias",
+        "neck.fusion_stage.layers.3.projection.weight",
+        "neck.convs.0.weight",
+        "neck.reassemble_stage.layers.0.resize.weight",
+        "neck.reassemble_stage.readout_projects.0.0.bias",
+        "neck.fusion_stage.layers.0.residual_layer1.convolution1.weight",
+        "neck.fusion_stage.layers.1.residual_layer2.batch_norm1.running_var",
+        "dpt.layernorm.weight",
+    ] {
+        assert!(f.matches(name), "{name} should be frozen");
+    }
+    for name in [
+        "dpt.encoder.layer.3.output.dense.weight",
+        "neck.fusion_stage.layers.2.projection.weight",
+        "neck.convs.1.weight",
+        "neck.reassemble_stage.layers.1.resize.weight",
+        "neck.fusion_stage.layers.1.residual_layer2.batch_norm1.weight",
+        "head.head.0.weight",
+    ] {
+        assert!(!f.matches(name), "{name} should train");
+    }
 }

@@ -214,11 +214,15 @@ fn dpt_variant_matches_transformers() {
 }
 
 /// Real-size (Intel/dpt-large shapes, random weights) check; run
-/// `python3 tools/make_fixtures_dpt.py --real-size` first.
+/// `python3 tools/make_fixtures_dpt.py --real-size` first. `SDVP_DPT_DIR` points it at
+/// another directory the script's `build` wrote (any config).
 #[test]
 #[ignore]
 fn dpt_real_size_matches_transformers() {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/real_size/dpt");
+    let d = std::env::var_os("SDVP_DPT_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/real_size/dpt"),
+        PathBuf::from,
+    );
     let mut c = Checker::new(&d);
     let t0 = std::time::Instant::now();
     let model = Dpt::load(&d, DType::F32, &Device::Cpu).unwrap();
@@ -226,7 +230,13 @@ fn dpt_real_size_matches_transformers() {
     let t0 = std::time::Instant::now();
     check_forward(&mut c, &model, "", true);
     eprintln!("forward {:.1}s", t0.elapsed().as_secs_f64());
-    c.finish(&["pixel_values"], 8);
+    let n = 1 + Config::from_file(&d.join("config.json"))
+        .unwrap()
+        .neck_hidden_sizes
+        .len()
+        * 2
+        - 1;
+    c.finish(&["pixel_values"], n);
 }
 
 #[test]
@@ -355,4 +365,127 @@ fn processor_config_errors_name_field_and_file() {
         ImageProcessor::from_file(&path).unwrap(),
         ImageProcessor::default()
     );
+}
+
+/// Config and processor files written from Rust read back unchanged (set
+/// `SDVP_DPT_EXPORT_DIR` to keep them, e.g. to load them in transformers).
+#[test]
+fn hf_files_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("SDVP_DPT_EXPORT_DIR")
+        .map_or_else(|| tmp.path().to_path_buf(), PathBuf::from);
+    std::fs::create_dir_all(&dir).unwrap();
+    for fixture in [fixtures(), fixtures().join("variant")] {
+        let cfg = Config::from_file(&fixture.join("config.json")).unwrap();
+        let proc = ImageProcessor::load(&fixture).unwrap();
+        let json = serde_json::to_string_pretty(&cfg.to_hf_json()).unwrap();
+        std::fs::write(dir.join("config.json"), json).unwrap();
+        let json = serde_json::to_string_pretty(&proc.to_hf_json()).unwrap();
+        std::fs::write(dir.join("preprocessor_config.json"), json).unwrap();
+        assert_eq!(Config::from_file(&dir.join("config.json")).unwrap(), cfg);
+        assert_eq!(ImageProcessor::load(&dir).unwrap(), proc);
+    }
+    let small = Config {
+        hidden_size: 32,
+        num_hidden_layers: 2,
+        num_attention_heads: 2,
+        intermediate_size: 64,
+        image_size: 64,
+        backbone_out_indices: vec![0, 1],
+        neck_hidden_sizes: vec![16, 32],
+        reassemble_factors: vec![2.0, 0.5],
+        fusion_hidden_size: 16,
+        ..Config::default()
+    };
+    let v = small.to_hf_json();
+    assert_eq!(v["reassemble_factors"], serde_json::json!([2, 0.5]));
+    assert_eq!(v["model_type"], "dpt");
+    std::fs::write(dir.join("config.json"), v.to_string()).unwrap();
+    assert_eq!(Config::from_file(&dir.join("config.json")).unwrap(), small);
+    let bad = Config {
+        neck_hidden_sizes: vec![16],
+        ..small
+    };
+    let err = Dpt::new(
+        VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu),
+        &bad,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("reassemble_factors"), "{err}");
+}
+
+/// Writes a Rust-initialised checkpoint (config.json, preprocessor_config.json,
+/// model.safetensors from a `VarMap`) and its depth output to `SDVP_DPT_EXPORT_DIR`, for
+/// `python3 tools/make_fixtures_dpt.py --check-export DIR` to load in transformers.
+#[test]
+#[ignore]
+fn export_for_transformers() {
+    let Some(dir) = std::env::var_os("SDVP_DPT_EXPORT_DIR").map(PathBuf::from) else {
+        panic!("set SDVP_DPT_EXPORT_DIR");
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = Config {
+        hidden_size: 32,
+        num_hidden_layers: 3,
+        num_attention_heads: 4,
+        intermediate_size: 64,
+        image_size: 32,
+        patch_size: 8,
+        backbone_out_indices: vec![0, 1, 2],
+        neck_hidden_sizes: vec![8, 16, 32],
+        reassemble_factors: vec![2.0, 1.0, 0.5],
+        fusion_hidden_size: 16,
+        use_batch_norm_in_fusion_residual: true,
+        ..Config::default()
+    };
+    let varmap = VarMap::new();
+    let model = Dpt::new(
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+        &cfg,
+    )
+    .unwrap();
+    // Keep the map off the final ReLU's flat part; non-trivial batch-norm statistics.
+    let mut varmap = varmap;
+    varmap
+        .set_one(
+            "head.head.4.bias",
+            Tensor::new(&[1f32], &Device::Cpu).unwrap(),
+        )
+        .unwrap();
+    let names: Vec<String> = varmap.data().lock().unwrap().keys().cloned().collect();
+    for name in names.iter().filter(|n| n.contains("running_")) {
+        let stat = (Tensor::rand(0f32, 1.0, 16, &Device::Cpu).unwrap() + 0.5).unwrap();
+        varmap.set_one(name, stat).unwrap();
+    }
+    let json = serde_json::to_string_pretty(&cfg.to_hf_json()).unwrap();
+    std::fs::write(dir.join("config.json"), json).unwrap();
+    let json = serde_json::to_string_pretty(&ImageProcessor::default().to_hf_json()).unwrap();
+    std::fs::write(dir.join("preprocessor_config.json"), json).unwrap();
+    varmap.save(dir.join("model.safetensors")).unwrap();
+    let px = Tensor::randn(0f32, 1.0, (2, 3, 40, 40), &Device::Cpu).unwrap();
+    let depth = model.forward(&px).unwrap();
+    let out: HashMap<String, Tensor> = [
+        ("pixel_values".to_string(), px),
+        ("predicted_depth".to_string(), depth),
+    ]
+    .into();
+    candle_core::safetensors::save(&out, dir.join("rust_output.safetensors")).unwrap();
+}
+
+#[test]
+fn f16_runs_close_to_f32() {
+    // candle 0.11 has no CPU matmul for BF16, so only F16 is checked here.
+    let d = fixtures();
+    let r = reference(&d);
+    let want = &r["predicted_depth"];
+    let model = Dpt::load(&d, DType::F16, &Device::Cpu).unwrap();
+    let got = model.forward(&r["pixel_values"]).unwrap();
+    assert_eq!(got.dtype(), DType::F16);
+    let diff = max_abs(&(got.to_dtype(DType::F32).unwrap() - want).unwrap());
+    eprintln!(
+        "F16: max abs diff {diff:.3e} (depth up to {:.2})",
+        max_abs(want)
+    );
+    assert!(diff < 0.02, "F16 differs by {diff}");
 }

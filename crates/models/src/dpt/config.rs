@@ -3,14 +3,14 @@
 use std::path::Path;
 
 use candle_core::{Result, Tensor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ops;
 use crate::weights::{self, WeightsError};
 
 /// Activation named by `hidden_act` (ViT MLP and the readout projection).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 pub enum Activation {
     #[serde(rename = "gelu")]
     Gelu,
@@ -34,7 +34,7 @@ impl Activation {
 }
 
 /// How the CLS token enters the reassembled maps (`readout_type`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Readout {
     Ignore,
@@ -51,7 +51,7 @@ enum IntOrList {
 }
 
 /// `DPTConfig`; absent or `null` fields take transformers' defaults (dpt-large shapes).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Config {
     pub hidden_size: usize,
@@ -69,6 +69,7 @@ pub struct Config {
     pub qkv_bias: bool,
     pub backbone_out_indices: Vec<usize>,
     pub readout_type: Readout,
+    #[serde(serialize_with = "ints_where_integral")]
     pub reassemble_factors: Vec<f64>,
     pub neck_hidden_sizes: Vec<usize>,
     pub fusion_hidden_size: usize,
@@ -76,8 +77,30 @@ pub struct Config {
     pub use_batch_norm_in_fusion_residual: bool,
     pub use_bias_in_fusion_residual: Option<bool>,
     pub add_projection: bool,
-    backbone_config: Option<Value>,
-    backbone: Option<Value>,
+    /// Unsupported (external backbones): must stay `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backbone_config: Option<Value>,
+    /// Unsupported (external backbones): must stay `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backbone: Option<Value>,
+}
+
+/// transformers uses an up-sampling factor as a kernel size, which must be an int.
+fn ints_where_integral<S: serde::Serializer>(
+    v: &[f64],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    let out: Vec<Value> = v
+        .iter()
+        .map(|&f| {
+            if f.fract() == 0.0 && f.abs() < 1e15 {
+                Value::from(f as i64)
+            } else {
+                Value::from(f)
+            }
+        })
+        .collect();
+    out.serialize(s)
 }
 
 fn square<'de, De: serde::Deserializer<'de>>(d: De) -> std::result::Result<usize, De::Error> {
@@ -140,7 +163,21 @@ impl Config {
         Ok(cfg)
     }
 
-    fn validate(&self, path: &Path) -> std::result::Result<(), WeightsError> {
+    /// The `config.json` transformers reads back into the same `DPTForDepthEstimation`.
+    pub fn to_hf_json(&self) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(o) = v.as_object_mut() {
+            o.insert("model_type".into(), "dpt".into());
+            o.insert(
+                "architectures".into(),
+                Value::from(vec!["DPTForDepthEstimation"]),
+            );
+        }
+        v
+    }
+
+    /// Checks what this implementation supports; errors name the field and `path`.
+    pub fn validate(&self, path: &Path) -> std::result::Result<(), WeightsError> {
         let err = |field: &str, msg: String| Err(weights::config_error(path, field, msg));
         if self.is_hybrid {
             return err(
@@ -265,9 +302,10 @@ impl Config {
     /// Glob patterns (for `train::ParamFilter`) of checkpoint tensors that get no
     /// gradient from the depth output: batch-norm running statistics, the backbone's
     /// final layer norm (only `DPTModel.last_hidden_state` uses it), the first fusion
-    /// layer's `residual_layer1` (it never has a residual input), and encoder layers after
-    /// the last one in `backbone_out_indices`. They are loaded all the same, so that saved
-    /// weights are complete checkpoints.
+    /// layer's `residual_layer1` (it never has a residual input), encoder layers after
+    /// the last one in `backbone_out_indices`, and, when `head_in_index` is not the last
+    /// fusion stage, the finer stages and the features only they read. They are loaded
+    /// all the same, so that saved weights are complete checkpoints.
     pub fn frozen_patterns(&self) -> Vec<String> {
         let mut p = vec![
             "*.running_mean".to_string(),
@@ -277,6 +315,18 @@ impl Config {
         ];
         let last = self.out_layers().last().copied().unwrap_or(0);
         p.extend((last + 1..self.num_hidden_layers).map(|l| format!("dpt.encoder.layer.{l}.*")));
+        let n = self.neck_hidden_sizes.len();
+        let head = self.head_index().unwrap_or(n - 1);
+        for j in head + 1..n {
+            // Fusion layer j reads the reassembled feature n - 1 - j.
+            let f = n - 1 - j;
+            p.extend([
+                format!("neck.fusion_stage.layers.{j}.*"),
+                format!("neck.convs.{f}.*"),
+                format!("neck.reassemble_stage.layers.{f}.*"),
+                format!("neck.reassemble_stage.readout_projects.{f}.*"),
+            ]);
+        }
         p
     }
 }

@@ -452,11 +452,14 @@ pub struct Dpt {
     out_layers: Vec<usize>,
     head_index: usize,
     patch: usize,
+    config: Config,
 }
 
 impl Dpt {
-    /// Builds the model from `vb` (checkpoint- or `VarMap`-backed) for a validated config.
+    /// Builds the model from `vb` (checkpoint- or `VarMap`-backed).
     pub fn new(vb: VarBuilder, cfg: &Config) -> Result<Self> {
+        cfg.validate(Path::new("<config>"))
+            .map_err(candle_core::Error::wrap)?;
         let neck = vb.pp("neck");
         let n = cfg.neck_hidden_sizes.len();
         let f = cfg.fusion_hidden_size;
@@ -483,6 +486,7 @@ impl Dpt {
                 .head_index()
                 .ok_or_else(|| candle_core::Error::msg("head_in_index out of range"))?,
             patch: cfg.patch_size,
+            config: cfg.clone(),
         })
     }
 
@@ -493,7 +497,14 @@ impl Dpt {
         Ok(Self::new(vb, &cfg)?)
     }
 
-    /// `predicted_depth` `[b, h, w]` for `pixel_values` `[b, 3, H, W]`.
+    /// The config the model was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// `predicted_depth` `[b, h, w]` for `pixel_values` `[b, 3, H, W]` (normalised as
+    /// [`ImageProcessor`] does; any size of at least one patch, positions are resized).
+    /// The map is `16 / patch_size` times the input size (the input size for patch 16).
     pub fn forward(&self, pixel_values: &Tensor) -> Result<Tensor> {
         Ok(self.forward_with_states(pixel_values)?.predicted_depth)
     }

@@ -146,6 +146,31 @@ impl ImageProcessor {
         })
     }
 
+    /// The `preprocessor_config.json` that transformers' `DPTImageProcessor` reads back
+    /// into this processor.
+    pub fn to_hf_json(&self) -> Value {
+        let (mean, std) = self.normalize.unwrap_or(([0.5; 3], [0.5; 3]));
+        let (h, w) = self.size.unwrap_or((384, 384));
+        let mut v = serde_json::json!({
+            "image_processor_type": "DPTImageProcessor",
+            "do_resize": self.size.is_some(),
+            "size": {"height": h, "width": w},
+            "keep_aspect_ratio": self.keep_aspect_ratio,
+            "ensure_multiple_of": self.ensure_multiple_of,
+            "resample": 3,
+            "do_rescale": self.rescale_factor.is_some(),
+            "rescale_factor": self.rescale_factor.map_or(1.0 / 255.0, f64::from),
+            "do_normalize": self.normalize.is_some(),
+            "image_mean": mean,
+            "image_std": std,
+            "do_pad": self.pad_to_multiple.is_some(),
+        });
+        if let (Some(d), Some(o)) = (self.pad_to_multiple, v.as_object_mut()) {
+            o.insert("size_divisor".into(), d.into());
+        }
+        v
+    }
+
     /// `preprocessor_config.json` of a checkpoint directory.
     pub fn load(dir: &Path) -> std::result::Result<Self, WeightsError> {
         Self::from_file(&dir.join("preprocessor_config.json"))
