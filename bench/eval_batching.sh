@@ -27,10 +27,11 @@ fi
 run() { # max_batch out
   local t0 t1 rss
   t0=$(date +%s.%N)
-  rss=$( { /usr/bin/time -f "%M" $sdvp eval --data "$world" --task gqa-world --split train \
-      --style "$style" --modules "$set_dir" --limit "$n" --max-batch "$1" --restart \
-      --out "target/bench-eval-$1" >/dev/null 2>/dev/null; } 2>&1 | tail -n 1)
+  /usr/bin/time -o "target/bench-eval-$1.rss" -f "%M" $sdvp eval --data "$world" \
+      --task gqa-world --split train --style "$style" --modules "$set_dir" --limit "$n" \
+      --max-batch "$1" --restart --out "target/bench-eval-$1" >/dev/null 2>&1
   t1=$(date +%s.%N)
+  rss=$(tail -n 1 "target/bench-eval-$1.rss")
   python3 -c "import sys; print(f'{float(sys.argv[2])-float(sys.argv[1]):.3f} {sys.argv[3]}')" "$t0" "$t1" "$rss"
 }
 read -r tb rb < <(run 32)

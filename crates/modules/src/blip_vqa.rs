@@ -7,7 +7,6 @@
 
 use crate::common::{fail_all, Answers, BatchCrops, Checkpoint};
 use crate::images::ImageCache;
-use anyhow::Context;
 use candle_core::{DType, Device, Tensor};
 use sdvp_core::{Backend, ModuleKind, Request, Response};
 use sdvp_models::blip::BlipForQuestionAnswering;
@@ -114,19 +113,13 @@ impl BlipVqa {
         let device = Device::Cpu;
         let model = BlipForQuestionAnswering::from_dir(&checkpoint.dir, &device)?;
         let cfg = model.config().clone();
-        let tokenizer = TextTokenizer::from_file(
-            &checkpoint.file("tokenizer.json"),
+        let tokenizer = checkpoint.tokenizer(
             cfg.text_config.max_position_embeddings,
             cfg.text_config.pad_token_id,
             Padding::Longest,
-        )
-        .with_context(|| format!("blip-vqa checkpoint {}", checkpoint.dir.display()))?;
-        let pp = checkpoint.file("preprocessor_config.json");
-        let processor = if pp.is_file() {
-            ImageProcessor::from_file(&pp)?
-        } else {
-            ImageProcessor::blip(cfg.vision_config.image_size)
-        };
+        )?;
+        let processor =
+            checkpoint.image_processor(ImageProcessor::blip(cfg.vision_config.image_size))?;
         let candidates = if options.answers.is_empty() {
             None
         } else {

@@ -14,7 +14,6 @@
 
 use crate::common::{fail_all, Answers, BatchCrops, Checkpoint};
 use crate::images::ImageCache;
-use anyhow::Context;
 use candle_core::{DType, Device};
 use sdvp_core::{Backend, ModuleKind, Request, Response};
 use sdvp_models::clip::{ClipModel, Config};
@@ -89,19 +88,10 @@ impl ClipMatch {
         let model = ClipModel::load(&checkpoint.dir, DType::F32, &device)?;
         // Pooling reads the EOS position and attention is causal, so padding never changes
         // a text's embedding; pad id 0 keeps the legacy argmax-EOS pooling right.
-        let tokenizer = TextTokenizer::from_file(
-            &checkpoint.file("tokenizer.json"),
-            cfg.text_config.max_position_embeddings,
-            0,
-            Padding::Longest,
-        )
-        .with_context(|| format!("clip checkpoint {}", checkpoint.dir.display()))?;
-        let pp = checkpoint.file("preprocessor_config.json");
-        let processor = if pp.is_file() {
-            ImageProcessor::from_file(&pp)?
-        } else {
-            ImageProcessor::clip(cfg.vision_config.image_size)
-        };
+        let tokenizer =
+            checkpoint.tokenizer(cfg.text_config.max_position_embeddings, 0, Padding::Longest)?;
+        let processor =
+            checkpoint.image_processor(ImageProcessor::clip(cfg.vision_config.image_size))?;
         Ok(Self {
             model,
             tokenizer,

@@ -73,6 +73,35 @@ impl Checkpoint {
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
+
+    /// `tokenizer.json` with the model's padding rule.
+    pub fn tokenizer(
+        &self,
+        max_length: usize,
+        pad_id: u32,
+        padding: sdvp_models::tokenize::Padding,
+    ) -> anyhow::Result<sdvp_models::tokenize::TextTokenizer> {
+        sdvp_models::tokenize::TextTokenizer::from_file(
+            &self.file("tokenizer.json"),
+            max_length,
+            pad_id,
+            padding,
+        )
+        .with_context(|| format!("{} checkpoint {}", self.arch, self.dir.display()))
+    }
+
+    /// `preprocessor_config.json` when the checkpoint has one, else `default`.
+    pub fn image_processor(
+        &self,
+        default: sdvp_models::preprocess::ImageProcessor,
+    ) -> anyhow::Result<sdvp_models::preprocess::ImageProcessor> {
+        let pp = self.file("preprocessor_config.json");
+        Ok(if pp.is_file() {
+            sdvp_models::preprocess::ImageProcessor::from_file(&pp)?
+        } else {
+            default
+        })
+    }
 }
 
 /// The crops of a batch: the ones that loaded, with their request index, and the errors.

@@ -8,7 +8,6 @@
 
 use crate::common::{fail_all, Answers, BatchCrops, Checkpoint};
 use crate::images::ImageCache;
-use anyhow::Context;
 use candle_core::{DType, Device, Tensor};
 use sdvp_core::{BBox, Backend, ModuleKind, Request, Response};
 use sdvp_models::owlvit::{post_process, Config, OwlVit, DEFAULT_NMS_IOU};
@@ -115,19 +114,13 @@ impl OwlVitDetect {
         let device = Device::Cpu;
         let cfg = Config::from_file(&checkpoint.file("config.json"))?;
         let model = OwlVit::load(&checkpoint.dir, DType::F32, &device)?;
-        let tokenizer = TextTokenizer::from_file(
-            &checkpoint.file("tokenizer.json"),
+        let tokenizer = checkpoint.tokenizer(
             cfg.text_config.max_position_embeddings,
             0,
             Padding::MaxLength,
-        )
-        .with_context(|| format!("owlvit checkpoint {}", checkpoint.dir.display()))?;
-        let pp = checkpoint.file("preprocessor_config.json");
-        let processor = if pp.is_file() {
-            ImageProcessor::from_file(&pp)?
-        } else {
-            ImageProcessor::owlvit(cfg.vision_config.image_size)
-        };
+        )?;
+        let processor =
+            checkpoint.image_processor(ImageProcessor::owlvit(cfg.vision_config.image_size))?;
         Ok(Self {
             model,
             tokenizer,
