@@ -32,6 +32,7 @@ const BUILTINS: &[&str] = &[
     "any",
     "all",
     "isinstance",
+    "frozenset",
     "divmod",
     "pow",
     "hex",
@@ -99,7 +100,16 @@ const MATH_FNS: &[&str] = &[
 /// and its methods can be taken unbound (`key=str.lower`).
 pub fn type_name_of(b: &str) -> Option<&'static str> {
     [
-        "int", "float", "str", "bool", "list", "tuple", "dict", "set", "range",
+        "int",
+        "float",
+        "str",
+        "bool",
+        "list",
+        "tuple",
+        "dict",
+        "set",
+        "frozenset",
+        "range",
     ]
     .into_iter()
     .find(|t| *t == b)
@@ -381,6 +391,11 @@ impl<'a> Interp<'a> {
                 }
                 self.new_list(out)
             }
+            "frozenset" => {
+                self.arity(name, &args, 0, 1)?;
+                let empty = self.new_set(Vec::new())?;
+                self.freeze(args.first().unwrap_or(&empty))
+            }
             "list" | "tuple" | "set" | "reversed" => {
                 self.arity(name, &args, 0, 1)?;
                 if let (Some(Obj::Set(d) | Obj::Dict(d)), "set") = (args.first(), name) {
@@ -548,7 +563,8 @@ impl<'a> Interp<'a> {
                 "list" => matches!(o, Obj::List(_)),
                 "tuple" => matches!(o, Obj::Tuple(_)),
                 "dict" => matches!(o, Obj::Dict(_)),
-                "set" => matches!(o, Obj::Set(_)),
+                "set" => matches!(o, Obj::Set(s) if !s.frozen),
+                "frozenset" => matches!(o, Obj::Set(s) if s.frozen),
                 "ImagePatch" => matches!(o, Obj::Patch(_)),
                 _ => return Err(self.type_error("isinstance() arg 2 must be a type")),
             },

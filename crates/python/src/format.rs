@@ -167,10 +167,11 @@ fn write_inner(
         }
         Obj::Set(s) => {
             let items = s.table.borrow().keys();
-            if items.is_empty() {
-                out.push_str("set()");
-            } else {
-                seq(it, &items, "{", "}", printing, out)?;
+            match (items.is_empty(), s.frozen) {
+                (true, false) => out.push_str("set()"),
+                (true, true) => out.push_str("frozenset()"),
+                (false, false) => seq(it, &items, "{", "}", printing, out)?,
+                (false, true) => seq(it, &items, "frozenset({", "})", printing, out)?,
             }
         }
         Obj::Dict(d) => {

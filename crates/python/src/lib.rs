@@ -30,7 +30,8 @@
 //! `else`, `break`, `continue`), list/set/dict comprehensions and generator expressions
 //! (materialised, then handed out by an iterator; `any(...)`/`all(...)` over a generator
 //! stop early as in Python), f-strings (with `=`), `str.format`, `%`-formatting, lists,
-//! tuples, dicts (and their live views), sets (iterated in CPython's order), slicing and
+//! tuples, dicts (and their live views), sets and frozensets (iterated in CPython's order),
+//! slicing and
 //! slice assignment, starred unpacking, the walrus operator, `try/except/else/finally`,
 //! `raise … from …`, `assert`, `del`, `import math`, and the builtins in [`builtins`].
 //! Ints have arbitrary precision (as in CPython, converting more than 4300 digits to or
@@ -56,8 +57,8 @@
 //! Not supported (refused before running as `unsupported_syntax`, or raising at run time), for
 //! want of need rather than for safety: classes, `with`, `yield` and generator functions,
 //! `async`/`await`, `match`, decorators, type aliases, complex numbers (a negative number to
-//! a fractional power raises ValueError instead of returning a complex), bytes, `frozenset`,
-//! lone surrogate characters.
+//! a fractional power raises ValueError instead of returning a complex), bytes, lone surrogate
+//! characters.
 //!
 //! # Sandbox
 //!

@@ -24,6 +24,18 @@ pub const DICT_METHODS: &[&str] = &[
     "clear",
     "fromkeys",
 ];
+/// The methods a `frozenset` lacks.
+pub const SET_MUTATORS: &[&str] = &[
+    "add",
+    "remove",
+    "discard",
+    "update",
+    "intersection_update",
+    "difference_update",
+    "symmetric_difference_update",
+    "pop",
+    "clear",
+];
 pub const SET_METHODS: &[&str] = &[
     "add",
     "remove",
@@ -503,6 +515,12 @@ fn set_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>) -> R<Obj>
     let Obj::Set(s) = recv else {
         return Err(it.type_error("not a set"));
     };
+    if s.frozen && SET_MUTATORS.contains(&name) {
+        return Err(it.exc(
+            ExcKind::AttributeError,
+            format!("'frozenset' object has no attribute '{name}'"),
+        ));
+    }
     match name {
         "add" | "remove" | "discard" => {
             want(it, name, &args, 1, 1)?;
@@ -535,10 +553,20 @@ fn set_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>) -> R<Obj>
                     let keys = it.collect(a)?;
                     ops::set_add_all(it, &out, keys, merge)?;
                 }
-                return Ok(Obj::Set(out));
+                // A frozenset's methods give frozensets.
+                return Ok(if s.frozen {
+                    it.frozen_from(&out)
+                } else {
+                    Obj::Set(out)
+                });
             }
             if args.is_empty() {
-                return Ok(Obj::Set(it.set_copy(s)?));
+                let out = it.set_copy(s)?;
+                return Ok(if s.frozen {
+                    it.frozen_from(&out)
+                } else {
+                    Obj::Set(out)
+                });
             }
             let mut acc = recv.clone();
             for a in &args {
@@ -620,6 +648,7 @@ fn set_method(it: &mut Interp, recv: &Obj, name: &str, args: Vec<Obj>) -> R<Obj>
             crate::obj::defer_drop(old);
             Ok(Obj::None)
         }
+        "copy" if s.frozen => Ok(recv.clone()),
         "copy" => Ok(Obj::Set(it.set_copy(s)?)),
         _ => Err(it.exc(
             ExcKind::AttributeError,

@@ -199,15 +199,27 @@ fn true_div(it: &Interp, a: &BigInt, b: &BigInt) -> R<Obj> {
             return Ok(Obj::Float(x / y));
         }
     }
-    // Scale so the quotient keeps 64 significant bits, then convert once.
-    let shift = bits_of(b) as i64 - bits_of(a) as i64 + 64;
+    // Scale the magnitudes so the quotient keeps 64 significant bits, then convert once.
+    let negative = a.is_negative() != b.is_negative();
+    let (a, b) = (a.abs(), b.abs());
+    let shift = bits_of(&b) as i64 - bits_of(&a) as i64 + 64;
     let (num, den) = if shift >= 0 {
-        (a << shift as u64, b.clone())
+        (&a << shift as u64, b.clone())
     } else {
-        (a.clone(), b << (-shift) as u64)
+        (a.clone(), &b << (-shift) as u64)
     };
-    let q = num / den;
-    let f = q.to_f64().unwrap_or(f64::INFINITY) * 2f64.powi(-shift as i32);
+    let (mut q, r) = num.div_rem(&den);
+    // A sticky bit for a non-zero remainder: the 64-bit quotient then rounds to 53 bits
+    // exactly as the true quotient does.
+    if !r.is_zero() {
+        q |= BigInt::from(1);
+    }
+    let q = if negative { -q } else { q };
+    // Two steps, so neither factor over- or underflows on its own.
+    let half = -shift / 2;
+    let f = q.to_f64().unwrap_or(f64::INFINITY)
+        * 2f64.powi(half as i32)
+        * 2f64.powi((-shift - half) as i32);
     if !f.is_finite() {
         return Err(it.exc(
             ExcKind::OverflowError,

@@ -202,6 +202,7 @@ pub enum Key {
     Str(Rc<str>),
     Tuple(Vec<Key>),
     Range(i64, i64, i64),
+    Frozen(Vec<Key>),
     /// Objects hashed by identity (patches, functions, exception classes).
     Ident(usize),
 }
@@ -333,6 +334,8 @@ impl Table {
 #[derive(Debug, Default)]
 pub struct DictObj {
     pub table: RefCell<Table>,
+    /// A `frozenset` (a set object that is hashable and has no mutating methods).
+    pub frozen: bool,
 }
 
 impl Drop for DictObj {
@@ -472,6 +475,7 @@ impl Obj {
             Obj::List(_) => "list",
             Obj::Tuple(_) => "tuple",
             Obj::Dict(_) => "dict",
+            Obj::Set(s) if s.frozen => "frozenset",
             Obj::Set(_) => "set",
             Obj::Range(..) => "range",
             Obj::Func(_) => "function",
@@ -585,6 +589,15 @@ pub fn key_of(o: &Obj, depth: usize, nodes: &mut u64, cap: u64) -> Result<Key, K
         Obj::Math => Key::Str("<module math>".into()),
         Obj::Ellipsis => Key::Ident(0),
         Obj::Range(a, b, s) => Key::Range(*a, *b, *s),
+        Obj::Set(s) if s.frozen => {
+            // Order-free: the element keys sorted by a canonical text of each.
+            let mut keys = Vec::new();
+            for x in s.table.borrow().keys() {
+                keys.push(key_of(&x, depth + 1, nodes, cap)?);
+            }
+            keys.sort_by_cached_key(|k| format!("{k:?}"));
+            Key::Frozen(keys)
+        }
         Obj::List(_)
         | Obj::Dict(_)
         | Obj::Set(_)

@@ -138,7 +138,12 @@ pub fn binop(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
             it.new_dict(pairs)
         }
         (BinOp::BitOr | BinOp::BitAnd | BinOp::Sub | BinOp::BitXor, Obj::Set(a), Obj::Set(b)) => {
-            set_op(it, op, a, b)
+            // The result has the left operand's type (set or frozenset).
+            let r = set_op(it, op, a, b)?;
+            match &r {
+                Obj::Set(d) if a.frozen => Ok(it.frozen_from(d)),
+                _ => Ok(r),
+            }
         }
         _ => Err(it.type_error(format!(
             "unsupported operand type(s) for {}: '{}' and '{}'",
@@ -160,6 +165,7 @@ fn set_op(it: &mut Interp, op: BinOp, a: &crate::obj::DictObj, b: &crate::obj::D
     let keys_a = a.table.borrow().keys();
     let empty = crate::obj::DictObj {
         table: crate::obj::Table::new_set().into(),
+        frozen: false,
     };
     match op {
         BinOp::BitOr => {
@@ -273,7 +279,9 @@ pub fn inplace(it: &mut Interp, op: BinOp, l: &Obj, r: &Obj) -> R<Obj> {
             }
             return Ok(l.clone());
         }
-        (BinOp::BitOr | BinOp::Sub | BinOp::BitXor | BinOp::BitAnd, Obj::Set(a), Obj::Set(b)) => {
+        (BinOp::BitOr | BinOp::Sub | BinOp::BitXor | BinOp::BitAnd, Obj::Set(a), Obj::Set(b))
+            if !a.frozen =>
+        {
             let keys = b.table.borrow().keys();
             it.tick(keys.len() as u64)?;
             match op {

@@ -47,6 +47,9 @@ pub fn py_hash(k: &Key) -> u64 {
             }
         }
         Key::Str(s) => fnv(s.as_bytes()),
+        Key::Frozen(items) => items.iter().fold(0x9e37_79b9_7f4a_7c15u64, |h, k| {
+            h ^ py_hash(k).rotate_left(17)
+        }),
         Key::None => fnv(b"None"),
         Key::Range(a, b, c) => fnv(format!("range{a},{b},{c}").as_bytes()),
         Key::Ident(i) => (*i as u64) >> 4,

@@ -71,6 +71,7 @@ const BUILTINS: &[&str] = &[
     "iter",
     "next",
     "map",
+    "frozenset",
 ];
 const METHODS: &[&str] = &[
     "upper",

@@ -197,7 +197,10 @@ impl<'a> Interp<'a> {
             Obj::Str(_) => methods::STR_METHODS.contains(&name),
             Obj::List(_) => methods::LIST_METHODS.contains(&name),
             Obj::Dict(_) => methods::DICT_METHODS.contains(&name),
-            Obj::Set(_) => methods::SET_METHODS.contains(&name),
+            Obj::Set(s) => {
+                methods::SET_METHODS.contains(&name)
+                    && !(s.frozen && methods::SET_MUTATORS.contains(&name))
+            }
             Obj::Tuple(_) => matches!(name, "index" | "count"),
             Obj::Builtin(t) => match *t {
                 "str" => methods::STR_METHODS.contains(&name),

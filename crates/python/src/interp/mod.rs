@@ -339,7 +339,10 @@ impl<'a> Interp<'a> {
             let key = self.key_of(&k)?;
             t.insert(key, k, v);
         }
-        let d = Rc::new(DictObj { table: t.into() });
+        let d = Rc::new(DictObj {
+            table: t.into(),
+            frozen: false,
+        });
         self.tracked.push(Tracked::Dict(Rc::downgrade(&d)));
         Ok(d)
     }
@@ -353,13 +356,42 @@ impl<'a> Interp<'a> {
         Ok(Obj::Set(self.new_table(pairs, true)?))
     }
 
+    /// `frozenset(x)`: a frozen copy of the set built from `x`.
+    pub fn freeze(&mut self, o: &Obj) -> R<Obj> {
+        let d = match o {
+            Obj::Set(d) | Obj::Dict(d) => self.set_copy(d)?,
+            o => {
+                let items = self.collect(o)?;
+                match self.new_set(items)? {
+                    Obj::Set(d) => d,
+                    _ => return Err(self.type_error("frozenset() needs an iterable")),
+                }
+            }
+        };
+        Ok(self.frozen_from(&d))
+    }
+
+    /// A frozenset taking over the table of the set `d` (just built, not shared).
+    pub fn frozen_from(&mut self, d: &DictObj) -> Obj {
+        let t = std::mem::take(&mut *d.table.borrow_mut());
+        let f = Rc::new(DictObj {
+            table: t.into(),
+            frozen: true,
+        });
+        self.tracked.push(Tracked::Dict(Rc::downgrade(&f)));
+        Obj::Set(f)
+    }
+
     /// `set(s)` / `s.copy()` of a set or a dict's keys, laid out as CPython does.
     pub fn set_copy(&mut self, d: &DictObj) -> R<Rc<DictObj>> {
         let n = d.table.borrow().len();
         self.alloc_items(n * 2)?;
         self.tick(n as u64)?;
         let t = d.table.borrow().set_copy();
-        let d = Rc::new(DictObj { table: t.into() });
+        let d = Rc::new(DictObj {
+            table: t.into(),
+            frozen: false,
+        });
         self.tracked.push(Tracked::Dict(Rc::downgrade(&d)));
         Ok(d)
     }

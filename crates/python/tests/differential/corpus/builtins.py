@@ -118,6 +118,6 @@ import math
 return math.degrees(math.pi), math.radians(180)
 #: import forbidden
 import os
-return os.getcwd()
+return os.sep
 #: eval forbidden
 return eval('1 + 1')

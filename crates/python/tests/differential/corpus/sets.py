@@ -96,3 +96,23 @@ return sorted(list({3, 1, 2}))
 s = {1, 2}
 s.clear()
 return s
+>>> frozenset()
+>>> frozenset([3, 1, 2, 3])
+>>> frozenset({5, 1}) | {2}
+>>> {2} | frozenset({5, 1})
+>>> frozenset([1, 2]) == {1, 2}
+>>> {frozenset([1]): 'a'}[frozenset([1])]
+>>> len({frozenset([1, 2]), frozenset([2, 1])})
+>>> frozenset('ab') & frozenset('bc')
+>>> frozenset([1]).add(2)
+>>> isinstance(frozenset(), frozenset), isinstance(frozenset(), set)
+>>> sorted(frozenset([3, 1, 2]))
+>>> frozenset([1, 2]).issubset([1, 2, 3])
+#: frozenset in-place rebinds
+a = frozenset([1])
+b = a
+a |= {2}
+return a, b
+#: frozenset copy is itself
+a = frozenset([1, 2])
+return a.copy() is a, a.union([3])
