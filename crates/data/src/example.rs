@@ -74,6 +74,29 @@ pub struct LoadReport {
     pub skipped: Vec<RowError>,
 }
 
+/// `root/rel` when `rel`, a path read from a data file, stays inside `root`: relative, with
+/// no `..`, root or drive component. Checked on the text, so a symbolic link the root's
+/// owner put inside the root is followed; a file cannot name `/etc/passwd` or `../../x`.
+pub fn path_inside(root: &Path, rel: impl AsRef<Path>) -> Result<PathBuf, String> {
+    let rel = rel.as_ref();
+    let safe = !rel.as_os_str().is_empty()
+        && rel.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        });
+    if safe {
+        Ok(root.join(rel))
+    } else {
+        Err(format!(
+            "image path {:?} is outside the dataset folder {} (paths must be relative, without `..`)",
+            rel.display().to_string(),
+            root.display()
+        ))
+    }
+}
+
 pub fn split_path(dir: &Path, task: &str, split: &str) -> PathBuf {
     dir.join(task).join(format!("{split}.jsonl"))
 }
@@ -114,12 +137,24 @@ pub fn load_split(dir: &Path, task: &str, split: &str) -> anyhow::Result<LoadRep
         let i = n - 1;
         match serde_json::from_str::<Example>(&line) {
             Ok(mut ex) => {
-                for img in &mut ex.images {
-                    if img.path.is_relative() {
-                        img.path = dir.join(&img.path);
+                let resolved: Result<Vec<PathBuf>, String> = ex
+                    .images
+                    .iter()
+                    .map(|img| path_inside(dir, &img.path))
+                    .collect();
+                match resolved {
+                    Ok(paths) => {
+                        for (img, p) in ex.images.iter_mut().zip(paths) {
+                            img.path = p;
+                        }
+                        report.examples.push(ex);
                     }
+                    Err(message) => report.skipped.push(RowError {
+                        file: path.clone(),
+                        line: i + 1,
+                        message,
+                    }),
                 }
-                report.examples.push(ex);
             }
             Err(e) => report.skipped.push(RowError {
                 file: path.clone(),
@@ -131,7 +166,10 @@ pub fn load_split(dir: &Path, task: &str, split: &str) -> anyhow::Result<LoadRep
     Ok(report)
 }
 
-/// Resolves image sources to files and loads pixels, crops applied.
+/// Resolves image sources to files and loads pixels, crops applied. A source resolves to a
+/// registered file (an example's image, or one [`ImageStore::register_file`] names) or to
+/// `DIR/SOURCE.png|jpg|jpeg` under a store folder when `SOURCE` stays inside it; never to an
+/// arbitrary path a program or data file names.
 #[derive(Debug, Clone, Default)]
 pub struct ImageStore {
     dirs: Vec<PathBuf>,
@@ -158,20 +196,26 @@ impl ImageStore {
             }
         }
     }
+    /// Let `source` stand for the file `path`: for files a person names on the command line
+    /// (`sdvp program run --image FILE`), not for paths read from data.
+    pub fn register_file(&mut self, source: impl Into<String>, path: impl Into<PathBuf>) {
+        self.known.insert(source.into(), path.into());
+    }
     pub fn resolve(&self, source: &str) -> Option<PathBuf> {
         if let Some(p) = self.known.get(source) {
             return Some(p.clone());
         }
         for d in &self.dirs {
             for ext in ["png", "jpg", "jpeg"] {
-                let p = d.join(format!("{source}.{ext}"));
+                let Ok(p) = path_inside(d, format!("{source}.{ext}")) else {
+                    return None;
+                };
                 if p.is_file() {
                     return Some(p);
                 }
             }
         }
-        let p = PathBuf::from(source);
-        p.is_file().then_some(p)
+        None
     }
     /// The pixels an `ImageRef` shows: its source, cropped to its region (rounded outwards).
     pub fn load(&self, image: &ImageRef) -> anyhow::Result<image::RgbImage> {
