@@ -101,9 +101,12 @@ pub fn split_path(dir: &Path, task: &str, split: &str) -> PathBuf {
     dir.join(task).join(format!("{split}.jsonl"))
 }
 
+/// Lines with their 1-based numbers, and the lines that could not be read.
+pub type NumberedLines = (Vec<(usize, String)>, Vec<RowError>);
+
 /// The non-empty lines of a text file with their 1-based numbers; a line that is not
 /// UTF-8 is reported and skipped (one bad byte never refuses a whole split).
-pub fn read_lines(path: &Path) -> anyhow::Result<(Vec<(usize, String)>, Vec<RowError>)> {
+pub fn read_lines(path: &Path) -> anyhow::Result<NumberedLines> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut lines = Vec::new();
     let mut bad = Vec::new();
