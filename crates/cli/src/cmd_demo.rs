@@ -39,8 +39,8 @@ pub struct DemoArgs {
     scale: String,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Training programs mined for sub-tasks.
-    #[arg(long, default_value_t = 2000)]
+    /// Training programs mined for sub-tasks (1 to 10000000).
+    #[arg(long, default_value_t = 2000, value_parser = crate::cmd_world::usize_range(1, 10_000_000))]
     mine_limit: usize,
 }
 

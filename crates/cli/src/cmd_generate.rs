@@ -67,11 +67,11 @@ pub struct GenerateArgs {
     /// Where to write programs (JSONL).
     #[arg(long)]
     out: PathBuf,
-    /// Only the first N questions.
-    #[arg(long)]
+    /// Only the first N questions (1 to 100000000).
+    #[arg(long, value_parser = crate::cmd_world::usize_range(1, 100_000_000))]
     limit: Option<usize>,
-    /// Samples per question.
-    #[arg(long, default_value_t = 1)]
+    /// Samples per question (1 to 64).
+    #[arg(long, default_value_t = 1, value_parser = crate::cmd_world::usize_range(1, 64))]
     samples: usize,
     /// How to choose among valid samples: first, or vote (majority of executed answers;
     /// needs --modules).
@@ -81,14 +81,14 @@ pub struct GenerateArgs {
     /// or scripted:FILE.json.
     #[arg(long)]
     modules: Option<String>,
-    /// Questions executed together for a vote.
-    #[arg(long, default_value_t = 64)]
+    /// Questions executed together for a vote (1 to 4096).
+    #[arg(long, default_value_t = 64, value_parser = crate::cmd_world::usize_range(1, 4096))]
     vote_group: usize,
-    /// Extra samples for a question whose samples are all invalid.
-    #[arg(long, default_value_t = 2)]
+    /// Extra samples for a question whose samples are all invalid (0 to 16).
+    #[arg(long, default_value_t = 2, value_parser = crate::cmd_world::usize_range(0, 16))]
     resamples: usize,
-    /// In-context examples in the prompt.
-    #[arg(long, default_value_t = 6)]
+    /// In-context examples in the prompt (0 to 64).
+    #[arg(long, default_value_t = 6, value_parser = crate::cmd_world::usize_range(0, 64))]
     examples: usize,
     /// Seed for example choice and sampling.
     #[arg(long, default_value_t = 0)]
@@ -96,17 +96,20 @@ pub struct GenerateArgs {
     /// Options of the OpenAI-compatible generator (boxed: they are most of the size).
     #[command(flatten)]
     openai: Box<OpenAiArgs>,
-    #[arg(long, default_value_t = 0.0)]
+    /// Sampling temperature (0 to 2).
+    #[arg(long, default_value_t = 0.0, value_parser = temperature)]
     temperature: f32,
-    #[arg(long, default_value_t = 1.0)]
+    /// Nucleus sampling mass (above 0, at most 1).
+    #[arg(long, default_value_t = 1.0, value_parser = top_p)]
     top_p: f32,
-    #[arg(long, default_value_t = 512)]
+    /// Tokens per completion (1 to 131072).
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=131_072))]
     max_tokens: u32,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 4)]
+    /// Requests in flight at once (1 to 256).
+    #[arg(long, default_value_t = 4, value_parser = crate::cmd_world::usize_range(1, 256))]
     concurrency: usize,
-    /// Seconds the whole generation may take (0: no limit).
-    #[arg(long, default_value_t = 0)]
+    /// Seconds the whole generation may take (0: no limit; at most a year).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
     deadline: u64,
     /// Weights directory of the embedded generator.
     #[arg(long, default_value = "weights/generator")]
@@ -126,6 +129,28 @@ pub struct GenerateArgs {
     no_cache: bool,
 }
 
+/// A float flag in `lo..=hi` (`lo` itself excluded when `open_low`).
+fn float_in(s: &str, lo: f32, hi: f32, open_low: bool) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    let low_ok = if open_low { v > lo } else { v >= lo };
+    if low_ok && v <= hi {
+        Ok(v)
+    } else {
+        let low = if open_low { "above" } else { "at least" };
+        Err(format!(
+            "{v} is out of range: expected {low} {lo} and at most {hi}"
+        ))
+    }
+}
+
+fn temperature(s: &str) -> Result<f32, String> {
+    float_in(s, 0.0, 2.0, false)
+}
+
+fn top_p(s: &str) -> Result<f32, String> {
+    float_in(s, 0.0, 1.0, true)
+}
+
 /// Image inputs of each question by id, for executing samples in a vote.
 type InputsById = HashMap<String, BTreeMap<String, Value>>;
 
@@ -141,10 +166,11 @@ pub struct OpenAiArgs {
     /// Environment variable holding the API key.
     #[arg(long, default_value = "OPENAI_API_KEY")]
     api_key_env: String,
-    /// Seconds one request may take.
-    #[arg(long, default_value_t = 120)]
+    /// Seconds one request may take (1 to 86400).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     request_timeout: u64,
-    #[arg(long, default_value_t = 4)]
+    /// Retries of a failed request (0 to 16).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=16))]
     retries: u32,
 }
 

@@ -6,6 +6,7 @@ use sdvp_core::scheduler::SchedulerConfig;
 use sdvp_core::Job;
 use sdvp_core::ProgramStyle;
 use sdvp_core::{ImageRef, Value, ValueType};
+use sdvp_data::{Example, ImageInput};
 use sdvp_program::exec::{check_program, run_step_programs};
 use sdvp_program::steps::Registry;
 use std::collections::BTreeMap;
@@ -145,14 +146,18 @@ fn check(style: ProgramStyle, inputs: Inputs, file: &Path) -> anyhow::Result<i32
     }
 }
 
-fn image_input(path: &Path) -> anyhow::Result<Value> {
+/// A command-line image as a program input, and the example that lets the module backend
+/// find its file (image stores resolve registered files, never arbitrary paths).
+fn image_input(name: &str, path: &Path) -> anyhow::Result<(Value, ImageInput)> {
     let (w, h) = image::image_dimensions(path)
         .with_context(|| format!("cannot read image {}", path.display()))?;
-    Ok(Value::Image(ImageRef::new(
-        path.display().to_string(),
-        w,
-        h,
-    )))
+    let image = ImageRef::new(path.display().to_string(), w, h);
+    let input = ImageInput {
+        name: name.to_string(),
+        image: image.clone(),
+        path: path.to_path_buf(),
+    };
+    Ok((Value::Image(image), input))
 }
 
 fn run_one(
@@ -164,17 +169,30 @@ fn run_one(
     file: &Path,
 ) -> anyhow::Result<i32> {
     let source = read_source(file)?;
+    let named = match image2 {
+        Some(right) => vec![("LEFT", image), ("RIGHT", right)],
+        None => vec![("IMAGE", image)],
+    };
     let mut inputs = BTreeMap::new();
-    match image2 {
-        Some(right) => {
-            inputs.insert("LEFT".to_string(), image_input(image)?);
-            inputs.insert("RIGHT".to_string(), image_input(right)?);
-        }
-        None => {
-            inputs.insert("IMAGE".to_string(), image_input(image)?);
-        }
+    let mut files = Vec::new();
+    for (name, path) in named {
+        let (value, input) = image_input(name, path)?;
+        inputs.insert(name.to_string(), value);
+        files.push(input);
     }
-    let backend = crate::backends::build(modules, None, &[])?;
+    let example = Example {
+        id: String::new(),
+        task: String::new(),
+        split: String::new(),
+        question: String::new(),
+        answer: String::new(),
+        question_type: String::new(),
+        images: files,
+        gold_step: None,
+        gold_python: None,
+        meta: BTreeMap::new(),
+    };
+    let backend = crate::backends::build(modules, None, std::slice::from_ref(&example))?;
     let job = Job {
         id: file
             .file_stem()

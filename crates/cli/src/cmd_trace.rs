@@ -20,11 +20,11 @@ enum TraceCommand {
         #[arg(long)]
         out: PathBuf,
         /// Folders to look for source images in (a world directory, an image folder).
-        /// The traces file's folder and its parents are tried as well.
+        /// The traces file's folder is tried as well; no image outside these is read.
         #[arg(long = "images")]
         images: Vec<PathBuf>,
-        /// Render at most this many programs.
-        #[arg(long)]
+        /// Render at most this many programs (1 to 100000000).
+        #[arg(long, value_parser = crate::cmd_world::usize_range(1, 100_000_000))]
         limit: Option<usize>,
     },
 }
@@ -37,12 +37,19 @@ pub fn run(args: TraceArgs) -> anyhow::Result<i32> {
             mut images,
             limit,
         } => {
-            let mut all = sdvp_core::trace::read_traces(&traces)?;
+            let (mut all, skipped) = sdvp_core::trace::read_traces_skipping(&traces)?;
+            for e in &skipped {
+                eprintln!("skipped {e}");
+            }
             if let Some(n) = limit {
                 all.truncate(n);
             }
             if let Some(dir) = traces.parent() {
-                images.extend(dir.ancestors().map(|p| p.to_path_buf()));
+                images.push(if dir.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    dir.to_path_buf()
+                });
             }
             let mut resolver = ImageResolver::new(images);
             let summary = render_traces(&all, &mut resolver, &out)

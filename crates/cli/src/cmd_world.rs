@@ -1,10 +1,15 @@
 //! `sdvp world`: generate the procedural world and look at it.
 
 use anyhow::Context;
-use sdvp_data::world::{generate_world, Scale, WorldConfig};
+use sdvp_data::world::{generate_world, Scale, WorldConfig, MAX_THREADS};
 use sdvp_data::{load_split, ImageStore};
 use std::path::PathBuf;
 use std::time::Instant;
+
+/// A `usize` flag limited to `min..=max` (clap reports the flag and the range).
+pub fn usize_range(min: u64, max: u64) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(min..=max)
+}
 
 #[derive(clap::Args)]
 pub struct WorldArgs {
@@ -24,11 +29,11 @@ enum WorldCommand {
         /// tiny (seconds, for tests), small (10k questions per task), full (training).
         #[arg(long, default_value = "small")]
         scale: String,
-        /// Image side in pixels.
-        #[arg(long, default_value_t = 128)]
+        /// Image side in pixels (32 to 1024).
+        #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(32..=1024))]
         size: u32,
-        /// Worker threads (0: all cores); the output does not depend on it.
-        #[arg(long, default_value_t = 0)]
+        /// Worker threads (0: all cores; at most 256); the output does not depend on it.
+        #[arg(long, default_value_t = 0, value_parser = usize_range(0, MAX_THREADS as u64))]
         threads: usize,
     },
     /// Draw a contact sheet of examples with their question and answer.
@@ -41,13 +46,14 @@ enum WorldCommand {
         split: String,
         #[arg(long)]
         out: PathBuf,
-        /// Number of examples shown.
-        #[arg(long, default_value_t = 16)]
+        /// Number of examples shown (1 to 1024).
+        #[arg(long, default_value_t = 16, value_parser = usize_range(1, 1024))]
         count: usize,
-        #[arg(long, default_value_t = 4)]
+        /// Columns of the grid (1 to 64).
+        #[arg(long, default_value_t = 4, value_parser = usize_range(1, 64))]
         cols: usize,
-        /// Thumbnail side in pixels.
-        #[arg(long, default_value_t = 128)]
+        /// Thumbnail side in pixels (16 to 1024).
+        #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(16..=1024))]
         thumb: u32,
     },
 }
@@ -63,9 +69,6 @@ pub fn run(args: WorldArgs) -> anyhow::Result<i32> {
         } => {
             let scale = Scale::parse(&scale)
                 .with_context(|| format!("--scale {scale:?}: expected tiny, small or full"))?;
-            if !(32..=1024).contains(&size) {
-                anyhow::bail!("--size {size}: expected 32 to 1024 pixels");
-            }
             let cfg = WorldConfig {
                 seed,
                 scale,

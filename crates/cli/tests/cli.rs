@@ -208,3 +208,261 @@ fn bad_input_is_a_clear_error_not_a_panic() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!text(&out.stderr).contains("panicked"));
 }
+
+/// Runs `args` expecting clap to refuse it: exit 2, naming the flag, before any work.
+fn refused(args: &[&str], flag: &str) {
+    let out = sdvp(args);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(err.contains(flag), "{args:?}: {err}");
+}
+
+#[test]
+fn every_numeric_flag_is_range_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = dir.path().join("o").display().to_string();
+    let sheet = |flag: &str, v: &str| {
+        refused(
+            &[
+                "world",
+                "sheet",
+                d,
+                "--task",
+                "t",
+                "--out",
+                &out,
+                &format!("{flag}={v}"),
+            ],
+            flag,
+        )
+    };
+    // `--flag=VALUE`, so negative numbers reach the value parser. `--thumb 0` to 5 looped forever in text wrapping; 100000 and a huge --cols aborted.
+    for v in ["0", "1", "5", "15", "1025", "100000", "-1", "x"] {
+        sheet("--thumb", v);
+    }
+    for v in ["0", "65", "18446744073709551615", "18446744073709551616"] {
+        sheet("--cols", v);
+    }
+    for v in ["0", "1025", "18446744073709551615"] {
+        sheet("--count", v);
+    }
+    let world = |flag: &str, v: &str| {
+        refused(
+            &["world", "generate", "--out", &out, &format!("{flag}={v}")],
+            flag,
+        );
+    };
+    for v in ["257", "1000000", "18446744073709551615"] {
+        world("--threads", v);
+    }
+    for v in ["0", "31", "1025", "4294967296"] {
+        world("--size", v);
+    }
+    world("--seed", "18446744073709551616");
+    refused(
+        &["trace", "html", "t.jsonl", "--out", &out, "--limit", "0"],
+        "--limit",
+    );
+    refused(
+        &["demo", "--out", &out, "--mine-limit", "0"],
+        "--mine-limit",
+    );
+    for (args, flag) in [
+        (vec!["eval", "--max-batch", "0"], "--max-batch"),
+        (vec!["eval", "--limit", "0"], "--limit"),
+    ] {
+        let mut a = vec!["--data", d, "--task", "t", "--out", &out];
+        a.splice(0..0, args);
+        refused(&a, flag);
+    }
+    let generate = |flag: &str, v: &str| {
+        refused(
+            &[
+                "generate",
+                "--data",
+                d,
+                "--task",
+                "gqa-world",
+                "--generator",
+                "gold",
+                "--out",
+                &out,
+                &format!("{flag}={v}"),
+            ],
+            flag,
+        );
+    };
+    for (flag, bad) in [
+        ("--limit", &["0", "18446744073709551615"][..]),
+        ("--samples", &["0", "65"]),
+        ("--vote-group", &["0", "4097"]),
+        ("--resamples", &["17"]),
+        ("--examples", &["65"]),
+        ("--temperature", &["-0.1", "2.5", "NaN", "inf"]),
+        ("--top-p", &["0", "1.5", "NaN"]),
+        ("--max-tokens", &["0", "131073"]),
+        ("--concurrency", &["0", "257"]),
+        ("--deadline", &["31536001", "18446744073709551615"]),
+        ("--request-timeout", &["0", "86401"]),
+        ("--retries", &["17", "4294967296"]),
+        ("--seed", &["-1"]),
+    ] {
+        for v in bad {
+            generate(flag, v);
+        }
+    }
+}
+
+fn world_row(id: &str, image_path: &str) -> String {
+    serde_json::json!({
+        "id": id, "task": "t", "split": "val", "question": "Is it blue?", "answer": "yes",
+        "question_type": "verify",
+        "images": [{"name": "IMAGE", "image": {"source": id, "width": 8, "height": 8,
+                    "region": [0, 0, 8, 8]}, "path": image_path}]
+    })
+    .to_string()
+}
+
+#[test]
+fn world_sheet_refuses_rows_naming_files_outside_the_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("t")).unwrap();
+    let px = image::RgbImage::from_pixel(8, 8, image::Rgb([0, 0, 255]));
+    px.save(data.join("a.png")).unwrap();
+    px.save(dir.path().join("secret.png")).unwrap();
+    let secret = dir.path().join("secret.png");
+    std::fs::write(
+        data.join("t").join("val.jsonl"),
+        [
+            world_row("a", "a.png"),
+            world_row("b", secret.to_str().unwrap()),
+            world_row("c", "../secret.png"),
+            world_row("d", "/etc/passwd"),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out_png = dir.path().join("sheet.png");
+    let out = sdvp(&[
+        "world",
+        "sheet",
+        data.to_str().unwrap(),
+        "--task",
+        "t",
+        "--out",
+        out_png.to_str().unwrap(),
+        "--thumb",
+        "16",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        text(&out.stdout).starts_with("1 examples"),
+        "{}",
+        text(&out.stdout)
+    );
+    for line in [2, 3, 4] {
+        assert!(
+            err.contains(&format!("val.jsonl:{line}: image path")),
+            "{err}"
+        );
+    }
+    // The sheet is one cell wide, whatever --cols says.
+    let sheet = image::open(&out_png).unwrap();
+    assert_eq!(sheet.width(), 16 + 8);
+}
+
+#[test]
+fn trace_html_skips_bad_lines_and_reads_images_only_inside_its_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    let px = image::RgbImage::from_pixel(8, 8, image::Rgb([0, 200, 0]));
+    let inside = runs.join("inside.png");
+    px.save(&inside).unwrap();
+    px.save(dir.path().join("secret.png")).unwrap();
+    let secret = dir.path().join("secret.png");
+    let prog = write(
+        dir.path(),
+        "p.txt",
+        "A=VQA(image=IMAGE,question='q')\nFINAL=RESULT(var=A)\n",
+    );
+    let script = write(dir.path(), "s.json", r#"{"vqa": {"*": "yes"}}"#);
+    let one = dir.path().join("one.jsonl");
+    let out = sdvp(&[
+        "program",
+        "run",
+        "--image",
+        inside.to_str().unwrap(),
+        &prog,
+        "--modules",
+        &format!("scripted:{script}"),
+        "--trace",
+        one.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let good = std::fs::read_to_string(&one).unwrap();
+    let good = good.trim_end();
+    let inside_src = format!("\"{}\"", inside.display());
+    assert!(good.contains(&inside_src), "{good}");
+    let with_source = |s: &str| good.replace(&inside_src, &format!("\"{s}\""));
+    let traces = runs.join("t.jsonl");
+    let mut content = format!(
+        "{good}\n{{not json\n{}\n{}\n",
+        with_source(secret.to_str().unwrap()),
+        with_source("../secret"),
+    )
+    .into_bytes();
+    content.extend_from_slice(b"\xff\xfe\n");
+    std::fs::write(&traces, content).unwrap();
+    let html = dir.path().join("html");
+    let out = sdvp(&[
+        "trace",
+        "html",
+        traces.to_str().unwrap(),
+        "--out",
+        html.to_str().unwrap(),
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        text(&out.stdout).starts_with("3 page(s)"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(err.contains("t.jsonl:2: not a trace"), "{err}");
+    assert!(err.contains("t.jsonl:5: not a trace"), "{err}");
+    assert!(err.contains("2 source image(s) not found"), "{err}");
+    // Only the picture of the image inside the traces folder was drawn.
+    let pages: Vec<String> = std::fs::read_dir(&html)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("0000"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert_eq!(pages.len(), 3);
+    assert_eq!(pages.iter().filter(|p| p.contains("assets/")).count(), 1);
+}
+
+#[test]
+fn oversized_and_bom_programs_are_handled() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = write(dir.path(), "big.txt", &"X=EVAL(expr='1')\n".repeat(10_001));
+    let out = sdvp(&["program", "check", &big]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.contains("\"too_large\"") && stdout.contains("at most 10000"),
+        "{stdout}"
+    );
+    let bom = write(
+        dir.path(),
+        "bom.txt",
+        "\u{feff}BOX0=LOC(image=IMAGE,object='cup')\nFINAL=RESULT(var=BOX0)\n",
+    );
+    let out = sdvp(&["program", "check", &bom]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}

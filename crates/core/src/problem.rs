@@ -43,6 +43,8 @@ pub enum ProblemKind {
     UnsupportedSyntax,
     /// Anything a sandbox forbids (imports, dunder access, …), found statically.
     Forbidden,
+    /// The program is over the size limit (lines or bytes) and was not parsed.
+    TooLarge,
 }
 
 impl ProblemKind {
@@ -63,6 +65,7 @@ impl ProblemKind {
             ProblemKind::MissingResult => "missing_result",
             ProblemKind::UnsupportedSyntax => "unsupported_syntax",
             ProblemKind::Forbidden => "forbidden",
+            ProblemKind::TooLarge => "too_large",
         }
     }
 }

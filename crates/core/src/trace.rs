@@ -179,25 +179,72 @@ pub enum TraceIoError {
 
 /// Read a traces file. A line that is not a trace is an error naming the file and line.
 pub fn read_traces(path: &Path) -> Result<Vec<Trace>, TraceIoError> {
+    let mut out = Vec::new();
+    for_each_line(path, |line, text| {
+        let trace = parse_line(text).map_err(|message| TraceIoError::Parse {
+            path: path.display().to_string(),
+            line,
+            message,
+        })?;
+        out.push(trace);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Read a traces file, skipping (and returning) the lines that are not traces, so one bad
+/// line does not cost the rest. Only a file that cannot be read is an error.
+pub fn read_traces_skipping(path: &Path) -> Result<(Vec<Trace>, Vec<TraceIoError>), TraceIoError> {
+    let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    for_each_line(path, |line, text| {
+        match parse_line(text) {
+            Ok(t) => out.push(t),
+            Err(message) => skipped.push(TraceIoError::Parse {
+                path: path.display().to_string(),
+                line,
+                message,
+            }),
+        }
+        Ok(())
+    })?;
+    Ok((out, skipped))
+}
+
+/// One line's trace; a byte-order mark is ignored, bytes that are not UTF-8 are an error.
+fn parse_line(raw: &[u8]) -> Result<Trace, String> {
+    let text = std::str::from_utf8(raw)
+        .map_err(|e| format!("not UTF-8 text (byte {})", e.valid_up_to()))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
+/// Calls `f(line_number, bytes)` for each non-blank line, `\r\n` endings accepted.
+fn for_each_line(
+    path: &Path,
+    mut f: impl FnMut(usize, &[u8]) -> Result<(), TraceIoError>,
+) -> Result<(), TraceIoError> {
     let io = |source| TraceIoError::Io {
         path: path.display().to_string(),
         source,
     };
     let file = std::fs::File::open(path).map_err(io)?;
-    let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(io)?;
-        if line.trim().is_empty() {
+    let mut reader = std::io::BufReader::new(file);
+    let mut buf = Vec::new();
+    let mut line = 0;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf).map_err(io)? == 0 {
+            return Ok(());
+        }
+        line += 1;
+        let raw = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let trace: Trace = serde_json::from_str(&line).map_err(|e| TraceIoError::Parse {
-            path: path.display().to_string(),
-            line: i + 1,
-            message: e.to_string(),
-        })?;
-        out.push(trace);
+        f(line, raw)?;
     }
-    Ok(out)
 }
 
 /// Append one trace as a single line and flush, so a killed run keeps every finished trace.

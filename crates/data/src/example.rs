@@ -74,24 +74,50 @@ pub struct LoadReport {
     pub skipped: Vec<RowError>,
 }
 
+/// `root/rel` when `rel`, a path read from a data file, stays inside `root`: relative, with
+/// no `..`, root or drive component. Checked on the text, so a symbolic link the root's
+/// owner put inside the root is followed; a file cannot name `/etc/passwd` or `../../x`.
+pub fn path_inside(root: &Path, rel: impl AsRef<Path>) -> Result<PathBuf, String> {
+    let rel = rel.as_ref();
+    let safe = !rel.as_os_str().is_empty()
+        && rel.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        });
+    if safe {
+        Ok(root.join(rel))
+    } else {
+        Err(format!(
+            "image path {:?} is outside the dataset folder {} (paths must be relative, without `..`)",
+            rel.display().to_string(),
+            root.display()
+        ))
+    }
+}
+
 pub fn split_path(dir: &Path, task: &str, split: &str) -> PathBuf {
     dir.join(task).join(format!("{split}.jsonl"))
 }
 
-/// Lines with their 1-based numbers.
-pub type NumberedLines = Vec<(usize, String)>;
+/// Lines with their 1-based numbers, and the lines that could not be read.
+pub type NumberedLines = (Vec<(usize, String)>, Vec<RowError>);
 
-/// The non-empty lines of a text file with their 1-based numbers; a line that is not
-/// UTF-8 is reported and skipped (one bad byte never refuses a whole split).
-pub fn read_lines(path: &Path) -> anyhow::Result<(NumberedLines, Vec<RowError>)> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut lines = Vec::new();
+/// Calls `f(number, line)` for each non-empty line of a text file, streaming (a split of
+/// 100k rows is never held as text); a line that is not UTF-8 is returned as a [`RowError`]
+/// and skipped (one bad byte never refuses a whole split). A leading BOM and `\r` are cut.
+pub fn each_line(path: &Path, mut f: impl FnMut(usize, &str)) -> anyhow::Result<Vec<RowError>> {
+    use std::io::BufRead;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut bad = Vec::new();
-    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    for (i, raw) in std::io::BufReader::new(file).split(b'\n').enumerate() {
+        let raw = raw.with_context(|| format!("{}:{}: cannot read", path.display(), i + 1))?;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(&raw);
         match std::str::from_utf8(raw) {
             Ok(s) if s.trim().is_empty() => {}
-            Ok(s) => lines.push((i + 1, s.strip_prefix('\u{feff}').unwrap_or(s).to_string())),
+            Ok(s) => f(i + 1, s.strip_prefix('\u{feff}').unwrap_or(s)),
             Err(e) => bad.push(RowError {
                 file: path.to_path_buf(),
                 line: i + 1,
@@ -99,6 +125,13 @@ pub fn read_lines(path: &Path) -> anyhow::Result<(NumberedLines, Vec<RowError>)>
             }),
         }
     }
+    Ok(bad)
+}
+
+/// The non-empty lines of a text file with their 1-based numbers (see [`each_line`]).
+pub fn read_lines(path: &Path) -> anyhow::Result<NumberedLines> {
+    let mut lines = Vec::new();
+    let bad = each_line(path, |n, s| lines.push((n, s.to_string())))?;
     Ok((lines, bad))
 }
 
@@ -108,33 +141,45 @@ pub fn load_split(dir: &Path, task: &str, split: &str) -> anyhow::Result<LoadRep
     if !path.is_file() {
         anyhow::bail!("cannot open {}: no such file", path.display());
     }
-    let (lines, skipped) = read_lines(&path)?;
-    let mut report = LoadReport {
-        skipped,
-        ..Default::default()
-    };
-    for (n, line) in lines {
-        let i = n - 1;
-        match serde_json::from_str::<Example>(&line) {
+    let mut report = LoadReport::default();
+    let bad = each_line(&path, |n, line| {
+        match serde_json::from_str::<Example>(line) {
             Ok(mut ex) => {
-                for img in &mut ex.images {
-                    if img.path.is_relative() {
-                        img.path = dir.join(&img.path);
+                let resolved: Result<Vec<PathBuf>, String> = ex
+                    .images
+                    .iter()
+                    .map(|img| path_inside(dir, &img.path))
+                    .collect();
+                match resolved {
+                    Ok(paths) => {
+                        for (img, p) in ex.images.iter_mut().zip(paths) {
+                            img.path = p;
+                        }
+                        report.examples.push(ex);
                     }
+                    Err(message) => report.skipped.push(RowError {
+                        file: path.clone(),
+                        line: n,
+                        message,
+                    }),
                 }
-                report.examples.push(ex);
             }
             Err(e) => report.skipped.push(RowError {
                 file: path.clone(),
-                line: i + 1,
+                line: n,
                 message: format!("not an example: {e}"),
             }),
         }
-    }
+    })?;
+    report.skipped.extend(bad);
+    report.skipped.sort_by_key(|r| r.line);
     Ok(report)
 }
 
-/// Resolves image sources to files and loads pixels, crops applied.
+/// Resolves image sources to files and loads pixels, crops applied. A source resolves to a
+/// registered file (an example's image, or one [`ImageStore::register_file`] names) or to
+/// `DIR/SOURCE.png|jpg|jpeg` under a store folder when `SOURCE` stays inside it; never to an
+/// arbitrary path a program or data file names.
 #[derive(Debug, Clone, Default)]
 pub struct ImageStore {
     dirs: Vec<PathBuf>,
@@ -161,20 +206,26 @@ impl ImageStore {
             }
         }
     }
+    /// Let `source` stand for the file `path`: for files a person names on the command line
+    /// (`sdvp program run --image FILE`), not for paths read from data.
+    pub fn register_file(&mut self, source: impl Into<String>, path: impl Into<PathBuf>) {
+        self.known.insert(source.into(), path.into());
+    }
     pub fn resolve(&self, source: &str) -> Option<PathBuf> {
         if let Some(p) = self.known.get(source) {
             return Some(p.clone());
         }
         for d in &self.dirs {
             for ext in ["png", "jpg", "jpeg"] {
-                let p = d.join(format!("{source}.{ext}"));
+                let Ok(p) = path_inside(d, format!("{source}.{ext}")) else {
+                    return None;
+                };
                 if p.is_file() {
                     return Some(p);
                 }
             }
         }
-        let p = PathBuf::from(source);
-        p.is_file().then_some(p)
+        None
     }
     /// The pixels an `ImageRef` shows: its source, cropped to its region (rounded outwards).
     pub fn load(&self, image: &ImageRef) -> anyhow::Result<image::RgbImage> {

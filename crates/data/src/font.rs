@@ -91,6 +91,8 @@ pub fn draw_text(img: &mut RgbImage, x: u32, y: u32, text: &str, color: [u8; 3])
 
 /// Greedy word wrap to at most `cols` characters per line.
 pub fn wrap(text: &str, cols: usize) -> Vec<String> {
+    // A zero width would cut empty heads off a word forever.
+    let cols = cols.max(1);
     let mut lines = Vec::new();
     let mut cur = String::new();
     for word in text.split_whitespace() {

@@ -3,8 +3,9 @@
 //! All produce [`Example`]s. A bad row (missing field, unreadable image, unknown label) is
 //! reported as a [`RowError`] with file and line and skipped; the rest still loads.
 
-use crate::example::{Example, ImageInput, LoadReport, RowError};
+use crate::example::{path_inside, Example, ImageInput, LoadReport, RowError};
 use anyhow::Context;
+use sdvp_core::value::normalize_answer;
 use sdvp_core::ImageRef;
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
@@ -63,7 +64,8 @@ pub fn load_gqa(questions: &Path, images: &Path, split: &str) -> anyhow::Result<
                 .and_then(|t| t.get("detailed").or_else(|| t.get("semantic")))
                 .and_then(|v| v.as_str())
                 .unwrap_or("unknown");
-            let img = image_input("IMAGE", image_id, images.join(format!("{image_id}.jpg")))?;
+            let file = path_inside(images, format!("{image_id}.jpg"))?;
+            let img = image_input("IMAGE", image_id, file)?;
             let mut meta = BTreeMap::new();
             for k in [
                 "fullAnswer",
@@ -84,7 +86,7 @@ pub fn load_gqa(questions: &Path, images: &Path, split: &str) -> anyhow::Result<
                 task: "gqa".into(),
                 split: split.into(),
                 question: question.into(),
-                answer: answer.trim().to_lowercase(),
+                answer: normalize_answer(answer),
                 question_type: qtype.into(),
                 images: vec![img],
                 gold_step: None,
@@ -119,11 +121,9 @@ fn for_each_line(
     report: &mut LoadReport,
     mut f: impl FnMut(usize, &str, &mut LoadReport),
 ) -> anyhow::Result<()> {
-    let (lines, bad) = crate::example::read_lines(path)?;
+    let bad = crate::example::each_line(path, |n, line| f(n, line, report))?;
     report.skipped.extend(bad);
-    for (n, line) in lines {
-        f(n, &line, report);
-    }
+    report.skipped.sort_by_key(|r| r.line);
     Ok(())
 }
 
@@ -146,7 +146,7 @@ pub fn load_nlvr2(path: &Path, images: &Path, split: &str) -> anyhow::Result<Loa
                 .ok_or_else(|| format!("identifier {id:?} is not like dev-850-0-0"))?;
             let dir = match row.get("directory") {
                 Some(Json::Number(n)) => images.join(n.to_string()),
-                Some(Json::String(s)) => images.join(s),
+                Some(Json::String(s)) => path_inside(images, s)?,
                 _ => images.to_path_buf(),
             };
             let mut meta = BTreeMap::new();
@@ -171,8 +171,8 @@ pub fn load_nlvr2(path: &Path, images: &Path, split: &str) -> anyhow::Result<Loa
                 answer: answer.into(),
                 question_type: "nlvr".into(),
                 images: vec![
-                    image_input("LEFT", l.trim_end_matches(".png"), dir.join(&l))?,
-                    image_input("RIGHT", r.trim_end_matches(".png"), dir.join(&r))?,
+                    image_input("LEFT", l.trim_end_matches(".png"), path_inside(&dir, &l)?)?,
+                    image_input("RIGHT", r.trim_end_matches(".png"), path_inside(&dir, &r)?)?,
                 ],
                 gold_step: None,
                 gold_python: None,
@@ -220,11 +220,11 @@ pub fn load_jsonl(path: &Path, task: &str, split: &str) -> anyhow::Result<LoadRe
             let images = files
                 .iter()
                 .zip(names)
-                .map(|(f, n)| image_input(n, f, base.join(f)))
+                .map(|(f, n)| image_input(n, f, path_inside(&base, f)?))
                 .collect::<Result<Vec<_>, _>>()?;
             let opt = |k: &str| row.get(k).and_then(|v| v.as_str()).map(str::to_string);
             let answer = match row.get("answer") {
-                Some(Json::String(s)) => s.trim().to_lowercase(),
+                Some(Json::String(s)) => normalize_answer(s),
                 Some(Json::Bool(b)) => if *b { "yes" } else { "no" }.into(),
                 Some(Json::Number(n)) => n.to_string(),
                 _ => return Err("field `answer` is missing".into()),

@@ -8,28 +8,50 @@ use image::{Rgb, RgbImage};
 const TEXT_LINES: u32 = 6;
 const LINE_H: u32 = 9;
 
-/// Draw up to `examples.len()` examples in a grid of `cols` columns.
+/// Thumbnail sides [`contact_sheet`] accepts, in pixels.
+pub const THUMB_RANGE: std::ops::RangeInclusive<u32> = 16..=1024;
+/// The most pixels a sheet may have (about 200 MB of RGB).
+pub const MAX_SHEET_PIXELS: u64 = 1 << 26;
+
+/// Draw up to `examples.len()` examples in a grid of `cols` columns (at most as many as there
+/// are examples). Refuses a thumbnail size outside [`THUMB_RANGE`] and a sheet over
+/// [`MAX_SHEET_PIXELS`], before allocating it.
 pub fn contact_sheet(
     examples: &[Example],
     store: &ImageStore,
     cols: usize,
     thumb: u32,
 ) -> anyhow::Result<RgbImage> {
+    if !THUMB_RANGE.contains(&thumb) {
+        anyhow::bail!(
+            "thumbnail size {thumb}: expected {} to {} pixels",
+            THUMB_RANGE.start(),
+            THUMB_RANGE.end()
+        );
+    }
     let per_cell_imgs = examples
         .iter()
         .map(|e| e.images.len())
         .max()
         .unwrap_or(1)
-        .max(1) as u32;
-    let cell_w = (thumb * per_cell_imgs + 4 * (per_cell_imgs - 1)).max(thumb) + 8;
-    let cell_h = thumb + 8 + TEXT_LINES * LINE_H + 4;
-    let cols = cols.max(1);
+        .max(1) as u64;
+    let cols = cols.clamp(1, examples.len().max(1));
     let rows = examples.len().div_ceil(cols).max(1);
-    let mut sheet = RgbImage::from_pixel(
-        cell_w * cols as u32,
-        cell_h * rows as u32,
-        Rgb([255, 255, 255]),
+    let t = u64::from(thumb);
+    let cell_w = t * per_cell_imgs + 4 * (per_cell_imgs - 1) + 8;
+    let cell_h = t + 8 + u64::from(TEXT_LINES * LINE_H) + 4;
+    let (width, height) = (
+        cell_w.saturating_mul(cols as u64),
+        cell_h.saturating_mul(rows as u64),
     );
+    if width.saturating_mul(height) > MAX_SHEET_PIXELS {
+        anyhow::bail!(
+            "the sheet would be {width}x{height} pixels, over the limit of {MAX_SHEET_PIXELS}; show fewer examples or smaller thumbnails"
+        );
+    }
+    // Both fit in u32: their product is at most 2^26.
+    let (cell_w, cell_h) = (cell_w as u32, cell_h as u32);
+    let mut sheet = RgbImage::from_pixel(width as u32, height as u32, Rgb([255, 255, 255]));
     let chars = ((cell_w - 8) / ADVANCE) as usize;
     for (k, ex) in examples.iter().enumerate() {
         let (cx, cy) = (

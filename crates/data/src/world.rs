@@ -56,9 +56,12 @@ pub struct WorldConfig {
     pub seed: u64,
     pub scale: Scale,
     pub size: u32,
-    /// Worker threads (0: all cores). Does not change the output.
+    /// Worker threads (0: all cores; at most [`MAX_THREADS`]). Does not change the output.
     pub threads: usize,
 }
+
+/// The most generator threads started, whatever `threads` asks for.
+pub const MAX_THREADS: usize = 256;
 
 /// Questions per chunk: small enough to balance work, large enough to balance answers.
 const CHUNK: usize = 250;
@@ -224,10 +227,14 @@ pub fn generate_world(
             .unwrap_or(1)
     } else {
         cfg.threads
-    };
-    std::thread::scope(|s| {
-        for _ in 0..threads.max(1) {
-            s.spawn(|| loop {
+    }
+    .clamp(1, MAX_THREADS)
+    .min(jobs.len().max(1));
+    let spawned = std::thread::scope(|s| {
+        let mut spawned = 0;
+        for _ in 0..threads {
+            // A refused thread (out of threads or memory) leaves the work to the others.
+            let started = std::thread::Builder::new().spawn_scoped(s, || loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&(task, split, chunk, quota)) = jobs.get(i) else {
                     break;
@@ -239,8 +246,16 @@ pub fn generate_world(
                     v[i] = Some(r);
                 }
             });
+            match started {
+                Ok(_) => spawned += 1,
+                Err(_) => break,
+            }
         }
+        spawned
     });
+    if spawned == 0 {
+        anyhow::bail!("could not start a generator thread");
+    }
     let results = results
         .into_inner()
         .map_err(|_| anyhow::anyhow!("a generator thread panicked"))?;

@@ -134,7 +134,9 @@ impl OpenAiGenerator {
             .timeout(config.request_timeout)
             .build();
         Ok(Self {
-            deadline: config.total_timeout.map(|t| Instant::now() + t),
+            deadline: config
+                .total_timeout
+                .and_then(|t| Instant::now().checked_add(t)),
             config,
             agent,
             url,

@@ -12,6 +12,7 @@ use crate::cache::{Cache, CacheStats};
 use crate::extract::Checker;
 use crate::prompt::{self, PromptOptions};
 use crate::questions::Question;
+use sdvp_core::value::normalize_answer;
 use sdvp_program::steps::Registry;
 use serde::Serialize;
 use serde_json::json;
@@ -133,8 +134,9 @@ pub struct RunStats {
 /// The index of the sample whose answer is the most common; ties go to the answer that
 /// occurs first in sample order, and the sample returned is that answer's first occurrence.
 /// Samples without an answer (failed to run) do not vote. `None` when nobody voted.
+/// Answers are compared as scoring compares them ([`normalize_answer`]: `True` is `yes`).
 pub fn vote(answers: &[Option<String>]) -> Option<usize> {
-    let norm = |a: &str| a.trim().to_lowercase();
+    let norm = normalize_answer;
     let mut counts: HashMap<String, (usize, usize)> = HashMap::new();
     for (i, a) in answers.iter().enumerate() {
         if let Some(a) = a {
@@ -397,6 +399,15 @@ mod tests {
         );
         assert_eq!(vote(&a(&[Some("Yes"), Some("yes"), Some("no")])), Some(0));
         assert_eq!(vote(&a(&[None, None])), None);
+        // Scoring's normalisation: "True" and "yes" are one answer, as are "no." and "False".
+        assert_eq!(
+            vote(&a(&[Some("no."), Some("True"), Some("yes"), Some("False")])),
+            Some(0)
+        );
+        assert_eq!(
+            vote(&a(&[Some("no"), Some("True"), Some(" yes ")])),
+            Some(1)
+        );
         assert_eq!(vote(&[]), None);
     }
 

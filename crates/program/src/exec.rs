@@ -1,7 +1,7 @@
 //! Running step programs on the scheduler.
 
 use crate::ast::{ArgValue, Literal, Problem, ProblemKind, Program};
-use crate::parser::parse;
+use crate::parser::{parse, strip_bom};
 use crate::steps::{Registry, StepArgs};
 use crate::validate::validate;
 use sdvp_core::module::Backend;
@@ -20,13 +20,17 @@ pub fn check_program(
     inputs: &[(&str, ValueType)],
 ) -> Result<Program, Vec<Problem>> {
     let (program, mut problems) = parse(source);
+    if problems.iter().any(|p| p.kind == ProblemKind::TooLarge) {
+        return Err(problems);
+    }
     // Validate the steps that parsed too, so a program with a stray line still gets all its
     // other mistakes reported. Names a broken line may have defined are not called undefined,
     // and a missing RESULT is only reported when nothing failed to parse.
-    let broken: HashSet<String> = problems
+    let lines: Vec<&str> = strip_bom(source).lines().collect();
+    let broken: HashSet<&str> = problems
         .iter()
-        .filter_map(|p| source.lines().nth(p.line.saturating_sub(1)))
-        .filter_map(|l| l.split_once('=').map(|(lhs, _)| lhs.trim().to_string()))
+        .filter_map(|p| lines.get(p.line.checked_sub(1)?))
+        .filter_map(|l| l.split_once('=').map(|(lhs, _)| lhs.trim()))
         .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
         .collect();
     let parsed_cleanly = problems.is_empty();
@@ -34,9 +38,9 @@ pub fn check_program(
         validate(&program, registry, inputs)
             .into_iter()
             .filter(|p| match p.kind {
-                ProblemKind::UndefinedVariable => !broken
-                    .iter()
-                    .any(|n| p.message.starts_with(&format!("variable `{n}` "))),
+                ProblemKind::UndefinedVariable => {
+                    !undefined_name(&p.message).is_some_and(|n| broken.contains(n))
+                }
                 ProblemKind::MissingResult => parsed_cleanly,
                 _ => true,
             }),
@@ -49,6 +53,14 @@ pub fn check_program(
     }
 }
 
+/// The variable an undefined-variable message names (`variable `X` is not defined …`).
+fn undefined_name(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("variable `")?
+        .split_once('`')
+        .map(|(n, _)| n)
+}
+
 fn literal_value(l: &Literal) -> Value {
     match l {
         Literal::Str(s) => Value::Text(s.clone()),
@@ -56,15 +68,6 @@ fn literal_value(l: &Literal) -> Value {
         Literal::Float(f) => Value::Number(*f),
         Literal::Bool(b) => Value::Bool(*b),
     }
-}
-
-fn source_line(source: &str, line: usize) -> String {
-    source
-        .lines()
-        .nth(line.saturating_sub(1))
-        .unwrap_or("")
-        .trim()
-        .to_string()
 }
 
 /// Run one step program; every failure ends up in the trace, never as a panic.
@@ -99,6 +102,7 @@ pub async fn run_step_program(
             return trace;
         }
     };
+    let lines: Vec<&str> = strip_bom(&job.source).lines().collect();
     let mut env: Rc<BTreeMap<String, Value>> = Rc::new(job.inputs.clone());
     let mut last = None;
     for (index, step) in program.steps.into_iter().map(Rc::new).enumerate() {
@@ -133,7 +137,11 @@ pub async fn run_step_program(
         let mut entry = TraceStep {
             index,
             line: step.line,
-            text: source_line(&job.source, step.line),
+            text: step
+                .line
+                .checked_sub(1)
+                .and_then(|i| lines.get(i))
+                .map_or_else(String::new, |l| l.trim().to_string()),
             module: step.module.clone(),
             output_var: Some(step.output.clone()),
             args,

@@ -7,12 +7,53 @@
 
 use crate::ast::{Arg, ArgValue, Literal, Pos, Problem, ProblemKind, Program, Step};
 
+/// The most lines a step program may have (VisProg programs have a handful; a model's runaway
+/// output or a pasted file is refused before any work that grows with its length).
+pub const MAX_PROGRAM_LINES: usize = 10_000;
+/// The most bytes a step program may have (1 MiB).
+pub const MAX_PROGRAM_BYTES: usize = 1 << 20;
+
+/// `source` without a leading UTF-8 byte-order mark (editors on Windows write one).
+pub fn strip_bom(source: &str) -> &str {
+    source.strip_prefix('\u{feff}').unwrap_or(source)
+}
+
+/// A problem when `source` is over [`MAX_PROGRAM_BYTES`] or [`MAX_PROGRAM_LINES`].
+pub fn size_problem(source: &str) -> Option<Problem> {
+    if source.len() > MAX_PROGRAM_BYTES {
+        return Some(Problem::new(
+            ProblemKind::TooLarge,
+            Pos::new(1, 1),
+            format!(
+                "the program is {} bytes; step programs may have at most {MAX_PROGRAM_BYTES} bytes",
+                source.len()
+            ),
+        ));
+    }
+    // Counted without allocating; stops at the first line over the limit.
+    if let Some((index, _)) = source.lines().enumerate().nth(MAX_PROGRAM_LINES) {
+        return Some(Problem::new(
+            ProblemKind::TooLarge,
+            Pos::new(index + 1, 1),
+            format!(
+                "the program has more than {MAX_PROGRAM_LINES} lines; step programs may have at most {MAX_PROGRAM_LINES}"
+            ),
+        ));
+    }
+    None
+}
+
 /// Parse a whole program. Every line is parsed, so all syntax problems are reported at once;
-/// the returned program holds the steps that parsed.
+/// the returned program holds the steps that parsed. A leading byte-order mark is ignored; a
+/// program over the size limits yields one [`ProblemKind::TooLarge`] problem and no steps.
 pub fn parse(source: &str) -> (Program, Vec<Problem>) {
     let mut program = Program::default();
     let mut problems = Vec::new();
-    for (index, text) in source.lines().enumerate() {
+    if let Some(p) = size_problem(source) {
+        problems.push(p);
+        return (program, problems);
+    }
+    for (index, text) in strip_bom(source).lines().enumerate() {
         let mut line = Line::new(text, index + 1);
         line.skip_ws();
         if line.at_end() {
@@ -63,6 +104,12 @@ fn is_ident_start(c: char) -> bool {
     c.is_ascii_alphabetic() || c == '_'
 }
 
+/// Characters that print as nothing, so "found `…`" would show an empty quote.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{00ad}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+}
+
 fn is_ident_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
@@ -108,6 +155,10 @@ impl Line {
     fn found(&self) -> String {
         match self.peek() {
             None => "the end of the line".to_string(),
+            Some('\u{feff}') => "an invisible byte-order mark (U+FEFF); delete it".to_string(),
+            Some(c) if is_invisible(c) => {
+                format!("the invisible character U+{:04X}; delete it", c as u32)
+            }
             Some(c) => format!("`{c}`"),
         }
     }

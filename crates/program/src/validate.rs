@@ -9,7 +9,7 @@
 use crate::ast::{Arg, ArgValue, Literal, Pos, Problem, ProblemKind, Program, Step};
 use crate::steps::{ArgSpec, Registry, StepModule};
 use sdvp_core::value::ValueType;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// All problems of `program`; `inputs` are the names the program may read (e.g. `IMAGE`).
@@ -31,8 +31,19 @@ pub fn validate(
             )
         })
         .collect();
+    let mut index = Index {
+        lines_by_output: HashMap::new(),
+        hint_budget: HINT_BUDGET,
+    };
     for step in &program.steps {
-        check_step(step, program, registry, &defined, &mut problems);
+        index
+            .lines_by_output
+            .entry(step.output.as_str())
+            .or_default()
+            .push(step.line);
+    }
+    for step in &program.steps {
+        check_step(step, &mut index, registry, &defined, &mut problems);
         let ty = resolve_module(registry, &step.module)
             .map(|m| m.signature().output)
             .unwrap_or(ValueType::Any);
@@ -64,6 +75,18 @@ pub fn validate(
     }
     check_result(program, &mut problems);
     problems
+}
+
+/// Edit-distance cells the "did you mean" hints for undefined variables may cost in one
+/// program; past it they are left out, so a program of thousands of undefined names stays
+/// linear instead of comparing every name with every definition.
+const HINT_BUDGET: usize = 4_000_000;
+
+/// What checking one step needs to know about the whole program.
+struct Index<'a> {
+    /// Lines defining each output name, in order.
+    lines_by_output: HashMap<&'a str, Vec<usize>>,
+    hint_budget: usize,
 }
 
 struct Definition {
@@ -103,7 +126,7 @@ fn check_result(program: &Program, problems: &mut Vec<Problem>) {
 
 fn check_step(
     step: &Step,
-    program: &Program,
+    index: &mut Index,
     registry: &Registry,
     defined: &BTreeMap<String, Definition>,
     problems: &mut Vec<Problem>,
@@ -141,7 +164,7 @@ fn check_step(
             ArgValue::Var(name) => match defined.get(name) {
                 Some(d) => Some((d.ty, Some(name.as_str()))),
                 None => {
-                    problems.push(undefined(name, arg.value_pos, step, program, defined));
+                    problems.push(undefined(name, arg.value_pos, step, index, defined));
                     None
                 }
             },
@@ -271,13 +294,13 @@ fn undefined(
     name: &str,
     pos: Pos,
     step: &Step,
-    program: &Program,
+    index: &mut Index,
     defined: &BTreeMap<String, Definition>,
 ) -> Problem {
-    let later = program
-        .steps
-        .iter()
-        .find(|s| s.line > step.line && s.output == name);
+    let later = index.lines_by_output.get(name).and_then(|lines| {
+        let i = lines.partition_point(|&l| l <= step.line);
+        lines.get(i).copied()
+    });
     let hint = if name.eq_ignore_ascii_case("true") || name.eq_ignore_ascii_case("false") {
         format!(
             "write `{}` for a yes/no value",
@@ -287,9 +310,13 @@ fn undefined(
                 "False"
             }
         )
-    } else if let Some(s) = later {
-        format!("it is only defined later, at line {}", s.line)
-    } else if let Some(c) = closest(name, defined.keys().map(String::as_str)) {
+    } else if let Some(line) = later {
+        format!("it is only defined later, at line {line}")
+    } else if let Some(c) = closest_within(
+        name,
+        defined.keys().map(String::as_str),
+        &mut index.hint_budget,
+    ) {
         format!("did you mean `{c}`?")
     } else if name.contains(' ') || name.is_empty() {
         String::new()
@@ -306,11 +333,29 @@ fn undefined(
 
 /// The candidate closest to `name` when it is close enough to be a likely typo.
 pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let mut unlimited = usize::MAX;
+    closest_within(name, candidates, &mut unlimited)
+}
+
+/// [`closest`], spending at most `budget` edit-distance cells (decremented); `None` once it
+/// runs out.
+fn closest_within<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+    budget: &mut usize,
+) -> Option<&'a str> {
     let lower = name.to_lowercase();
+    let name_len = lower.chars().take(EDIT_CAP).count();
     let limit = (name.chars().count() / 3).max(1);
     let mut seen = HashSet::new();
     candidates
         .filter(|c| seen.insert(*c))
+        .map_while(|c| {
+            // Lower-casing reads all of `c`; the distance reads a capped prefix.
+            let cells = (name_len + 1) * (c.chars().take(EDIT_CAP).count() + 1) + c.len();
+            *budget = budget.checked_sub(cells)?;
+            Some(c)
+        })
         .map(|c| {
             let other = c.to_lowercase();
             let real = edit_distance(&lower, &other);
@@ -329,12 +374,13 @@ pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
         .map(|(_, _, c)| c)
 }
 
+const EDIT_CAP: usize = 64;
+
 /// Edit distance counting a swap of neighbours as one edit (the commonest typo), over
 /// characters; inputs are capped so junk names stay cheap.
 fn edit_distance(a: &str, b: &str) -> usize {
-    const CAP: usize = 64;
-    let a: Vec<char> = a.chars().take(CAP).collect();
-    let b: Vec<char> = b.chars().take(CAP).collect();
+    let a: Vec<char> = a.chars().take(EDIT_CAP).collect();
+    let b: Vec<char> = b.chars().take(EDIT_CAP).collect();
     let width = b.len() + 1;
     let mut d = vec![0usize; (a.len() + 1) * width];
     for (j, cell) in d.iter_mut().enumerate().take(width) {

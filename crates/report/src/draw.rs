@@ -4,10 +4,12 @@ use crate::ReportError;
 use image::{Rgb, RgbImage};
 use sdvp_core::{BBox, ImageRef};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
-/// Finds the pixels of an [`ImageRef`]'s source. A source is tried as a path, then under each
-/// root as `ROOT/SOURCE`, `ROOT/SOURCE.png` and `ROOT/images/SOURCE.png` (the world's layout).
+/// Finds the pixels of an [`ImageRef`]'s source, only ever inside the roots: a relative
+/// source (no `..`) is tried under each root as `ROOT/SOURCE`, `ROOT/SOURCE.png` and
+/// `ROOT/images/SOURCE.png` (the world's layout); an absolute one is used when it lies inside
+/// a root. Traces come from anywhere, so a source never reaches other files on the machine.
 pub struct ImageResolver {
     roots: Vec<PathBuf>,
     cache: HashMap<String, Option<RgbImage>>,
@@ -22,7 +24,30 @@ impl ImageResolver {
     }
 
     fn candidates(&self, source: &str) -> Vec<PathBuf> {
-        let mut out = vec![PathBuf::from(source)];
+        let path = Path::new(source);
+        let plain = |p: &Path| {
+            p.components()
+                .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        };
+        let mut out = Vec::new();
+        if source.is_empty() {
+            return out;
+        }
+        if path.is_absolute() {
+            let inside = self.roots.iter().any(|r| {
+                std::path::absolute(r)
+                    .ok()
+                    .and_then(|r| path.strip_prefix(r).ok().map(plain))
+                    .unwrap_or(false)
+            });
+            if inside {
+                out.push(path.to_path_buf());
+            }
+            return out;
+        }
+        if !plain(path) {
+            return out;
+        }
         for r in &self.roots {
             out.push(r.join(source));
             out.push(r.join(format!("{source}.png")));
