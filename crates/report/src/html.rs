@@ -133,15 +133,16 @@ impl Page<'_> {
         html.push_str("</div>");
         if !s.calls.is_empty() {
             html.push_str(
-                "<table class=calls><tr><th>model call</th><th>answer</th><th>batch</th></tr>",
+                "<table class=calls><tr><th>model call</th><th>answer</th><th>batch</th><th>answered by</th></tr>",
             );
             for c in &s.calls {
                 let _ = write!(
                     html,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                     escape(&request_summary(&c.request)),
                     call_outcome(c),
-                    c.batch_size
+                    c.batch_size,
+                    escape(&c.answered_by)
                 );
             }
             html.push_str("</table>");
