@@ -7,7 +7,7 @@
 //! seeded by their number, so a run is reproducible and a failure prints its shrunk input.
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
+use proptest::test_runner::TestCaseError;
 use sdvp_core::scripted::{Script, ScriptedBackend};
 use sdvp_program::exec::{check_program, run_step_programs, Job};
 use sdvp_program::expr;
@@ -15,41 +15,10 @@ use sdvp_program::scheduler::SchedulerConfig;
 use sdvp_program::steps::Registry;
 use sdvp_program::{ImageRef, Value, ValueType};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
-/// Runs `check` on values of `strategy` for `SDVP_FUZZ_SECS` seconds (default `default_ms`).
-fn fuzz<S: Strategy>(
-    name: &str,
-    default_ms: u64,
-    strategy: S,
-    check: impl Fn(S::Value) -> Result<(), TestCaseError>,
-) {
-    let budget = std::env::var("SDVP_FUZZ_SECS")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .map_or(Duration::from_millis(default_ms), Duration::from_secs_f64);
-    let deadline = Instant::now() + budget;
-    let mut cases = 0u64;
-    for round in 0u64.. {
-        let mut seed = [0u8; 32];
-        seed[..8].copy_from_slice(&round.to_le_bytes());
-        let config = Config {
-            cases: 32,
-            failure_persistence: None,
-            ..Config::default()
-        };
-        let mut runner =
-            TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
-        if let Err(e) = runner.run(&strategy, &check) {
-            panic!("{name}, round {round}: {e}");
-        }
-        cases += 32;
-        if Instant::now() >= deadline {
-            break;
-        }
-    }
-    eprintln!("{name}: {cases} cases in {budget:?}");
-}
+#[path = "../../core/tests/support/fuzz.rs"]
+mod fuzz_support;
+use fuzz_support::fuzz;
 
 /// Pieces of step programs, good and hostile, that lines are assembled from.
 fn fragment() -> impl Strategy<Value = String> {

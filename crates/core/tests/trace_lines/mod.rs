@@ -4,44 +4,13 @@
 #![allow(dead_code)]
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use sdvp_core::trace::{ProgramStyle, Trace, TraceStep};
 use sdvp_core::{ImageRef, Value};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
-pub fn fuzz<S: Strategy>(
-    name: &str,
-    default_ms: u64,
-    strategy: S,
-    check: impl Fn(S::Value) -> Result<(), TestCaseError>,
-) {
-    let budget = std::env::var("SDVP_FUZZ_SECS")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .map_or(Duration::from_millis(default_ms), Duration::from_secs_f64);
-    let deadline = Instant::now() + budget;
-    let mut cases = 0u64;
-    for round in 0u64.. {
-        let mut seed = [0u8; 32];
-        seed[..8].copy_from_slice(&round.to_le_bytes());
-        let config = Config {
-            cases: 32,
-            failure_persistence: None,
-            ..Config::default()
-        };
-        let mut runner =
-            TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
-        if let Err(e) = runner.run(&strategy, &check) {
-            panic!("{name}, round {round}: {e}");
-        }
-        cases += 32;
-        if Instant::now() >= deadline {
-            break;
-        }
-    }
-    eprintln!("{name}: {cases} cases in {budget:?}");
-}
+#[path = "../support/fuzz.rs"]
+mod fuzz_support;
+pub use fuzz_support::fuzz;
 
 /// Real trace lines: step and Python style, non-finite numbers, images, errors.
 pub fn good_lines() -> Vec<Vec<u8>> {
