@@ -7,6 +7,7 @@ mod cmd_generate;
 mod cmd_model;
 mod cmd_program;
 mod cmd_trace;
+mod cmd_train;
 mod cmd_world;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,8 @@ enum Command {
     Generate(Box<cmd_generate::GenerateArgs>),
     /// Run one checkpoint directly (outputs to compare with transformers).
     Model(cmd_model::ModelArgs),
+    /// Train an embedded model on the world.
+    Train(cmd_train::TrainArgs),
 }
 
 fn main() {
@@ -47,6 +50,7 @@ fn main() {
         Command::Eval(a) => cmd_eval::run(a),
         Command::Generate(a) => cmd_generate::run(*a),
         Command::Model(a) => cmd_model::run(a),
+        Command::Train(a) => cmd_train::run(a),
     };
     match result {
         Ok(code) => std::process::exit(code),

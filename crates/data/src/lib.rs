@@ -12,7 +12,8 @@
 //!
 //! Tasks: `gqa-world` (GQA-style, `cluttered` domain), `nlvr-world` (image pairs, `night`
 //! domain), `attr-world` (the unseen task, `sketch` domain) and `pretrain` (generic corpus,
-//! all domains, mostly `clean`).
+//! all domains: mostly `clean` and `sketch`, the target domains thinly, see
+//! [`world::PRETRAIN_MIX`]).
 //!
 //! # Example schema `sdvp.example/1` (every loader produces it)
 //!

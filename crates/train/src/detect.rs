@@ -1,0 +1,397 @@
+//! OWL-ViT on the world: the general detector (on `pretrain`) and the task-specific detect
+//! teachers, trained on region phrases with boxes from the scene graphs.
+//!
+//! An item is an image region as programs send it to `detect` (the whole image, or a
+//! half or a quarter of it as CROP_LEFTOF / CROP_BELOW / … cut them) and a few object
+//! phrases: some naming objects there by a random subset of their attributes ("star",
+//! "red object", "large blue metal circle"), some random. Every object a phrase matches
+//! whose box centre lies in the region is a target, as the oracle answers `detect`.
+
+use crate::export::{image_processor_json, write_weights};
+use crate::metrics::average_precision;
+use crate::runner::Trainee;
+use crate::scenes::{crop, SplitScenes};
+use crate::vocab::{write_clip_tokenizer, write_json};
+use anyhow::{Context, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use sdvp_core::rng::SplitMix64;
+use sdvp_core::BBox;
+use sdvp_data::phrase::Phrase;
+use sdvp_data::scene::{Attr, Scene};
+use sdvp_data::tasks::random_phrase;
+use sdvp_models::owlvit::{detection_loss, post_process, Config, LossWeights, OwlVit, Target};
+use sdvp_models::preprocess::ImageProcessor;
+use sdvp_models::tokenize::{Padding, TextTokenizer};
+use sdvp_models::train::{seeded_init, NamedParams, ParamFilter};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Sizes of an OWL-ViT detector (the text width is also the projection width).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct OwlSize {
+    pub vision_hidden: usize,
+    pub vision_layers: usize,
+    pub vision_heads: usize,
+    pub text_hidden: usize,
+    pub text_layers: usize,
+    pub text_heads: usize,
+    pub image_size: usize,
+    pub patch_size: usize,
+}
+
+impl OwlSize {
+    pub const STUDENT: OwlSize = OwlSize {
+        vision_hidden: 96,
+        vision_layers: 4,
+        vision_heads: 4,
+        text_hidden: 64,
+        text_layers: 2,
+        text_heads: 4,
+        image_size: 96,
+        patch_size: 12,
+    };
+    pub const TEACHER: OwlSize = OwlSize {
+        vision_hidden: 48,
+        vision_layers: 2,
+        vision_heads: 4,
+        text_hidden: 32,
+        text_layers: 1,
+        text_heads: 4,
+        image_size: 96,
+        patch_size: 12,
+    };
+}
+
+/// `config.json` of an `OwlViTForObjectDetection`.
+pub fn config_json(s: &OwlSize, vocab: usize, bos: u32, eos: u32) -> serde_json::Value {
+    json!({
+        "architectures": ["OwlViTForObjectDetection"],
+        "model_type": "owlvit",
+        "projection_dim": s.text_hidden,
+        "logit_scale_init_value": 2.6592,
+        "text_config": {
+            "model_type": "owlvit_text_model",
+            "vocab_size": vocab,
+            "hidden_size": s.text_hidden,
+            "intermediate_size": 4 * s.text_hidden,
+            "num_hidden_layers": s.text_layers,
+            "num_attention_heads": s.text_heads,
+            "max_position_embeddings": 16,
+            "hidden_act": "quick_gelu",
+            "layer_norm_eps": 1e-5,
+            "bos_token_id": bos,
+            "eos_token_id": eos,
+            "pad_token_id": 0
+        },
+        "vision_config": {
+            "model_type": "owlvit_vision_model",
+            "hidden_size": s.vision_hidden,
+            "intermediate_size": 4 * s.vision_hidden,
+            "num_hidden_layers": s.vision_layers,
+            "num_attention_heads": s.vision_heads,
+            "image_size": s.image_size,
+            "patch_size": s.patch_size,
+            "num_channels": 3,
+            "hidden_act": "quick_gelu",
+            "layer_norm_eps": 1e-5
+        }
+    })
+}
+
+/// Queries per item.
+pub const QUERIES: usize = 4;
+
+/// One detection item: a region of a scene and phrases with their target boxes (source px).
+#[derive(Debug, Clone)]
+pub struct DetectItem {
+    pub scene: usize,
+    pub region: BBox,
+    pub phrases: Vec<String>,
+    pub targets: Vec<Vec<BBox>>,
+}
+
+/// A region as the CROP modules cut it: whole, or one side of a random object's centre.
+fn random_region(scene: &Scene, rng: &mut SplitMix64) -> BBox {
+    let full = scene.full_box();
+    let Some(anchor) = rng.pick(&scene.objects) else {
+        return full;
+    };
+    let (cx, cy) = anchor.center();
+    let (w, h) = (scene.width as f32, scene.height as f32);
+    match rng.below(8) {
+        0 => BBox::new(0.0, 0.0, cx.max(8.0), h),
+        1 => BBox::new(cx.min(w - 8.0), 0.0, w, h),
+        2 => BBox::new(0.0, 0.0, w, cy.max(8.0)),
+        3 => BBox::new(0.0, cy.min(h - 8.0), w, h),
+        _ => full,
+    }
+}
+
+/// A phrase naming `o` by a random non-empty subset of its attributes (shape often kept).
+fn object_phrase(o: &sdvp_data::scene::Object, rng: &mut SplitMix64) -> Phrase {
+    loop {
+        let attrs: Vec<Attr> = Attr::ALL
+            .into_iter()
+            .filter(|a| rng.chance(if *a == Attr::Shape { 0.7 } else { 0.4 }))
+            .collect();
+        if !attrs.is_empty() {
+            return Phrase::of(o, &attrs);
+        }
+    }
+}
+
+/// Draws one item from scene `si`.
+pub fn draw_item(scenes: &SplitScenes, si: usize, rng: &mut SplitMix64) -> DetectItem {
+    let scene = &scenes.scenes[si];
+    let region = random_region(scene, rng);
+    let inside: Vec<&sdvp_data::scene::Object> = scene
+        .objects
+        .iter()
+        .filter(|o| {
+            let (cx, cy) = o.center();
+            cx >= region.x0 && cx < region.x1 && cy >= region.y0 && cy < region.y1
+        })
+        .collect();
+    let mut phrases = Vec::with_capacity(QUERIES);
+    let mut seen = BTreeSet::new();
+    for k in 0..QUERIES {
+        let p = if k < 3 && !inside.is_empty() && rng.chance(0.8) {
+            let o = inside[rng.below(inside.len())];
+            object_phrase(o, rng)
+        } else {
+            random_phrase(rng)
+        };
+        let text = p.text();
+        if seen.insert(text.clone()) {
+            phrases.push(p);
+        }
+    }
+    let targets = phrases
+        .iter()
+        .map(|p| {
+            inside
+                .iter()
+                .filter(|o| p.matches(o))
+                .map(|o| clip_to(o.bbox, region))
+                .collect()
+        })
+        .collect();
+    DetectItem {
+        scene: si,
+        region,
+        phrases: phrases.iter().map(Phrase::text).collect(),
+        targets,
+    }
+}
+
+fn clip_to(b: BBox, r: BBox) -> BBox {
+    BBox::new(
+        b.x0.max(r.x0),
+        b.y0.max(r.y0),
+        b.x1.min(r.x1),
+        b.y1.min(r.y1),
+    )
+}
+
+/// An OWL-ViT detector with its scenes.
+pub struct DetectTrainee {
+    pub varmap: VarMap,
+    pub model: OwlVit,
+    config_json: serde_json::Value,
+    tokenizer: TextTokenizer,
+    processor: ImageProcessor,
+    assets: PathBuf,
+    train: SplitScenes,
+    val: SplitScenes,
+    val_items: Vec<DetectItem>,
+    device: Device,
+}
+
+impl DetectTrainee {
+    pub fn new(
+        size: OwlSize,
+        words: &BTreeSet<String>,
+        assets: &Path,
+        train: SplitScenes,
+        val: SplitScenes,
+        seed: u64,
+        val_limit: usize,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(assets)
+            .with_context(|| format!("creating {}", assets.display()))?;
+        let (vocab, bos, eos) = write_clip_tokenizer(words, assets)?;
+        let config_json = config_json(&size, vocab, bos, eos);
+        write_json(&config_json, &assets.join("config.json"))?;
+        let cfg = Config::from_file(&assets.join("config.json"))?;
+        let device = Device::Cpu;
+        let varmap = VarMap::new();
+        let model = OwlVit::new(VarBuilder::from_varmap(&varmap, DType::F32, &device), &cfg)?;
+        seeded_init(&NamedParams::from_varmap(&varmap)?, seed, 0.02)?;
+        let tokenizer =
+            TextTokenizer::from_file(&assets.join("tokenizer.json"), 16, 0, Padding::MaxLength)?;
+        let processor = ImageProcessor::owlvit(size.image_size);
+        let mut vrng = SplitMix64::derive_named(seed, &["detect-val"], 0);
+        let val_items = (0..val_limit)
+            .map(|k| draw_item(&val, k % val.len(), &mut vrng))
+            .collect();
+        Ok(Self {
+            varmap,
+            model,
+            config_json,
+            tokenizer,
+            processor,
+            assets: assets.to_path_buf(),
+            train,
+            val,
+            val_items,
+            device,
+        })
+    }
+
+    /// Pixels and padded query ids of `items` (each padded to [`QUERIES`] queries).
+    fn inputs(
+        &self,
+        scenes: &SplitScenes,
+        items: &[DetectItem],
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let crops: Vec<image::RgbImage> = items
+            .iter()
+            .map(|it| crop(&scenes.images[it.scene], it.region))
+            .collect();
+        let px = self.processor.to_tensor(&crops, &self.device)?;
+        let mut texts = Vec::new();
+        let mut real = Vec::new();
+        for it in items {
+            for j in 0..QUERIES {
+                texts.push(it.phrases.get(j).cloned().unwrap_or_default());
+                real.push(j < it.phrases.len());
+            }
+        }
+        let (mut ids, mut mask) = self.tokenizer.encode_batch_vec(&texts)?;
+        for ((row, m), r) in ids.iter_mut().zip(mask.iter_mut()).zip(&real) {
+            if !r {
+                row.iter_mut().for_each(|x| *x = 0);
+                m.iter_mut().for_each(|x| *x = 0);
+                m[0] = 1;
+            }
+        }
+        let (n, len) = (ids.len(), ids.first().map_or(0, Vec::len));
+        Ok((
+            px,
+            Tensor::from_vec(ids.concat(), (n, len), &self.device)?,
+            Tensor::from_vec(mask.concat(), (n, len), &self.device)?,
+        ))
+    }
+}
+
+/// A box in source pixels as normalised `(cx, cy, w, h)` of `region`.
+fn normalised(b: BBox, r: BBox) -> [f32; 4] {
+    let (w, h) = (r.width().max(1.0), r.height().max(1.0));
+    let (cx, cy) = b.center();
+    [
+        (cx - r.x0) / w,
+        (cy - r.y0) / h,
+        b.width() / w,
+        b.height() / h,
+    ]
+}
+
+impl Trainee for DetectTrainee {
+    fn varmap(&self) -> &VarMap {
+        &self.varmap
+    }
+    fn frozen(&self) -> ParamFilter {
+        // The CLIP-style pooled head (logit_scale, visual projection) is not on the
+        // detection path; transformers' detection fine-tuning leaves it unused too.
+        ParamFilter::new(&["owlvit.logit_scale", "owlvit.visual_projection.*"]).unwrap_or_default()
+    }
+    fn train_len(&self) -> usize {
+        self.train.len()
+    }
+    fn loss(&self, batch: &[usize], rng: &mut SplitMix64) -> Result<(Tensor, Vec<(String, f64)>)> {
+        let items: Vec<DetectItem> = batch
+            .iter()
+            .map(|&si| draw_item(&self.train, si, rng))
+            .collect();
+        let (px, ids, mask) = self.inputs(&self.train, &items)?;
+        let out = self.model.forward(&px, &ids, Some(&mask))?;
+        let targets: Vec<Vec<Target>> = items
+            .iter()
+            .map(|it| {
+                it.targets
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(q, bs)| {
+                        bs.iter().map(move |b| Target {
+                            query: q,
+                            bbox: normalised(*b, it.region),
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        let l = detection_loss(&out, &targets, &LossWeights::default())?;
+        let parts = vec![
+            ("class".to_string(), f64::from(l.class.to_scalar::<f32>()?)),
+            ("l1".to_string(), f64::from(l.l1.to_scalar::<f32>()?)),
+            ("giou".to_string(), f64::from(l.giou.to_scalar::<f32>()?)),
+        ];
+        Ok((l.total, parts))
+    }
+    fn validate(&self) -> Result<Vec<(String, f64)>> {
+        let mut scored: Vec<(f32, bool)> = Vec::new();
+        let mut n_gt = 0usize;
+        for chunk in self.val_items.chunks(32) {
+            let (px, ids, mask) = self.inputs(&self.val, chunk)?;
+            let out = self.model.forward(&px, &ids, Some(&mask))?;
+            for (i, it) in chunk.iter().enumerate() {
+                let logits = out.logits.get(i)?;
+                let boxes = out.pred_boxes.get(i)?;
+                for (q, gts) in it.targets.iter().enumerate() {
+                    let lq = logits.narrow(1, q, 1)?;
+                    let (h, w) = (it.region.height() as usize, it.region.width() as usize);
+                    let dets = post_process(&lq, &boxes, (h.max(1), w.max(1)), 0.01, 0.3)?;
+                    let preds: Vec<(f32, BBox)> = dets
+                        .iter()
+                        .take(10)
+                        .map(|d| {
+                            (
+                                d.score,
+                                BBox::new(
+                                    d.bbox[0] + it.region.x0,
+                                    d.bbox[1] + it.region.y0,
+                                    d.bbox[2] + it.region.x0,
+                                    d.bbox[3] + it.region.y0,
+                                ),
+                            )
+                        })
+                        .collect();
+                    n_gt += gts.len();
+                    scored.extend(crate::metrics::match_detections(&preds, gts, 0.5));
+                }
+            }
+        }
+        Ok(vec![(
+            "ap50".to_string(),
+            average_precision(&mut scored, n_gt),
+        )])
+    }
+    fn export(&self, dir: &Path) -> Result<()> {
+        write_json(&self.config_json, &dir.join("config.json"))?;
+        write_weights(&self.varmap, dir)?;
+        for f in ["tokenizer.json", "tokenizer_config.json"] {
+            std::fs::copy(self.assets.join(f), dir.join(f))
+                .with_context(|| format!("copying {f} into {}", dir.display()))?;
+        }
+        let size = self.config_json["vision_config"]["image_size"]
+            .as_u64()
+            .unwrap_or(96) as usize;
+        write_json(
+            &image_processor_json("OwlViTImageProcessor", size),
+            &dir.join("preprocessor_config.json"),
+        )
+    }
+}

@@ -1,0 +1,218 @@
+//! Which models the embedded default ships, on which data, with which schedule.
+//!
+//! Students train on `pretrain` (all domains) and select on `pretrain/val`; a teacher of
+//! task T trains on T's training scenes only and selects on `T/val`. Test splits are never
+//! opened ([`crate::scenes::SplitScenes::load`] refuses them).
+
+use crate::blip::{BlipSize, BlipTrainee};
+use crate::detect::{DetectTrainee, OwlSize};
+use crate::runner::{train, RunDir, RunSummary, Schedule, Trainee};
+use crate::scenes::SplitScenes;
+use crate::vocab::world_words;
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+
+/// The tasks that have teachers (the distillation targets).
+pub const TEACHER_TASKS: [&str; 2] = ["gqa-world", "nlvr-world"];
+
+/// A model the embedded default ships.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelName {
+    /// The BLIP VQA student.
+    Vqa,
+    /// A task's BLIP VQA teacher.
+    TeacherVqa(String),
+    /// The OWL-ViT detector student.
+    Detect,
+    /// A task's OWL-ViT detect teacher.
+    TeacherDetect(String),
+}
+
+impl ModelName {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "vqa" => return Ok(Self::Vqa),
+            "detect" => return Ok(Self::Detect),
+            _ => {}
+        }
+        for (prefix, make) in [
+            ("teacher-vqa:", Self::TeacherVqa as fn(String) -> Self),
+            ("teacher-detect:", Self::TeacherDetect),
+        ] {
+            if let Some(rest) = s.strip_prefix(prefix) {
+                if TEACHER_TASKS.contains(&rest) {
+                    return Ok(make(rest.to_string()));
+                }
+            }
+        }
+        bail!(
+            "unknown model {s:?}: expected vqa, detect, teacher-vqa:TASK or teacher-detect:TASK (TASK one of {})",
+            TEACHER_TASKS.join(", ")
+        )
+    }
+
+    /// Every shipped model, in the order `sdvp train all` builds them.
+    pub fn all() -> Vec<ModelName> {
+        let mut v = vec![ModelName::Vqa, ModelName::Detect];
+        for t in TEACHER_TASKS {
+            v.push(ModelName::TeacherVqa(t.to_string()));
+            v.push(ModelName::TeacherDetect(t.to_string()));
+        }
+        v
+    }
+
+    /// The name as the command line writes it.
+    pub fn as_string(&self) -> String {
+        match self {
+            Self::Vqa => "vqa".into(),
+            Self::TeacherVqa(t) => format!("teacher-vqa:{t}"),
+            Self::Detect => "detect".into(),
+            Self::TeacherDetect(t) => format!("teacher-detect:{t}"),
+        }
+    }
+
+    /// Where the model lives under `weights/`.
+    pub fn weights_path(&self) -> PathBuf {
+        match self {
+            Self::Vqa => PathBuf::from("vqa"),
+            Self::TeacherVqa(t) => PathBuf::from("teachers").join(t).join("vqa"),
+            Self::Detect => PathBuf::from("detect"),
+            Self::TeacherDetect(t) => PathBuf::from("teachers").join(t).join("detect"),
+        }
+    }
+
+    /// The task whose splits the model trains and selects on.
+    pub fn data_task(&self) -> &str {
+        match self {
+            Self::Vqa | Self::Detect => "pretrain",
+            Self::TeacherVqa(t) | Self::TeacherDetect(t) => t,
+        }
+    }
+
+    /// The default schedule (sized for the 90-minute `train all` budget on 2 cores).
+    pub fn schedule(&self) -> Schedule {
+        match self {
+            Self::Vqa => Schedule {
+                steps: 2400,
+                batch: 24,
+                lr: 5e-4,
+                warmup: 150,
+                weight_decay: 0.05,
+                clip_norm: 1.0,
+                eval_every: 300,
+                log_every: 20,
+            },
+            Self::Detect => Schedule {
+                steps: 2500,
+                batch: 16,
+                lr: 5e-4,
+                warmup: 150,
+                weight_decay: 0.05,
+                clip_norm: 1.0,
+                eval_every: 300,
+                log_every: 20,
+            },
+            Self::TeacherDetect(_) => Schedule {
+                steps: 2500,
+                batch: 16,
+                lr: 1e-3,
+                warmup: 100,
+                weight_decay: 0.05,
+                clip_norm: 1.0,
+                eval_every: 250,
+                log_every: 20,
+            },
+            Self::TeacherVqa(_) => Schedule {
+                steps: 2000,
+                batch: 32,
+                lr: 1e-3,
+                warmup: 100,
+                weight_decay: 0.05,
+                clip_norm: 1.0,
+                eval_every: 250,
+                log_every: 20,
+            },
+        }
+    }
+}
+
+/// Overrides of the defaults, from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    pub seed: u64,
+    pub steps: Option<u64>,
+    pub batch: Option<usize>,
+    /// At most this many training scenes (tests use a handful).
+    pub max_scenes: Option<usize>,
+    /// Validation items scored at each validation.
+    pub val_items: usize,
+}
+
+/// Trains `model` on the world in `world` into the run folder `run` (resuming it).
+pub fn train_model(
+    model: &ModelName,
+    world: &Path,
+    run: &Path,
+    opts: &TrainOptions,
+) -> Result<RunSummary> {
+    let mut schedule = model.schedule();
+    if let Some(s) = opts.steps {
+        schedule.steps = s;
+        schedule.eval_every = schedule.eval_every.min(s);
+        schedule.warmup = schedule.warmup.min(s / 5);
+    }
+    if let Some(b) = opts.batch {
+        schedule.batch = b;
+    }
+    let task = model.data_task();
+    let train_scenes = SplitScenes::load(world, task, "train", opts.max_scenes)?;
+    let val_scenes = SplitScenes::load(world, task, "val", opts.max_scenes)?;
+    let words = world_words(world, &sdvp_data::world::TASKS)?;
+    let dir = RunDir::new(run);
+    let val_items = if opts.val_items == 0 {
+        600
+    } else {
+        opts.val_items
+    };
+    let trainee: Box<dyn Trainee> = match model {
+        ModelName::Vqa | ModelName::TeacherVqa(_) => {
+            let size = if *model == ModelName::Vqa {
+                BlipSize::STUDENT
+            } else {
+                BlipSize::TEACHER
+            };
+            Box::new(BlipTrainee::new(
+                size,
+                &words,
+                &run.join("assets"),
+                train_scenes,
+                val_scenes,
+                opts.seed,
+                val_items,
+            )?)
+        }
+        ModelName::Detect | ModelName::TeacherDetect(_) => {
+            let size = if *model == ModelName::Detect {
+                OwlSize::STUDENT
+            } else {
+                OwlSize::TEACHER
+            };
+            Box::new(DetectTrainee::new(
+                size,
+                &words,
+                &run.join("assets"),
+                train_scenes,
+                val_scenes,
+                opts.seed,
+                val_items.min(300),
+            )?)
+        }
+    };
+    train(
+        &model.as_string(),
+        trainee.as_ref(),
+        &schedule,
+        opts.seed,
+        &dir,
+    )
+}
