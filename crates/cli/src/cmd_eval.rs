@@ -25,6 +25,26 @@ pub enum EvalCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Score a module set on a split's sub-tasks: the vqa, detect, verify and classify
+    /// calls of its gold programs (both styles) run on the oracle, labelled by the scene
+    /// graphs. Writes OUT/subtasks.json.
+    Subtasks {
+        /// A world directory.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        task: String,
+        #[arg(long, default_value = "val")]
+        split: String,
+        /// The module set to score (as for `sdvp eval --modules`).
+        #[arg(long)]
+        modules: String,
+        /// Use only the first N examples' programs (1 to 100 000 000).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        limit: Option<u64>,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -113,6 +133,47 @@ pub fn run(args: EvalArgs) -> anyhow::Result<i32> {
             m["overall"]["total"],
             out.display()
         );
+        return Ok(0);
+    }
+    if let Some(EvalCommand::Subtasks {
+        data,
+        task,
+        split,
+        modules,
+        limit,
+        out,
+    }) = args.command
+    {
+        let report = sdvp_data::loaders::load_task(&data, &task, &split)?;
+        let examples = sdvp_eval::select_examples(report.examples, limit.map(|n| n as usize), None);
+        let oracle = sdvp_data::OracleBackend::load(&data)?;
+        let subtasks = sdvp_eval::subtasks::gold_subtasks(&examples, &task, &split, &oracle, &out)?;
+        let backend = crate::backends::build(&modules, Some(&data), &examples)?;
+        let scores = sdvp_eval::subtasks::score_subtasks(&subtasks, backend.as_ref(), 64);
+        let result = serde_json::json!({
+            "task": task, "split": split, "modules": modules,
+            "examples": examples.len(), "subtasks": subtasks.len(), "scores": scores,
+        });
+        sdvp_eval::write_json_atomic(&out.join("subtasks.json"), &result)?;
+        for (kind, v) in scores.as_object().into_iter().flatten() {
+            let extra = v
+                .get("ap50")
+                .map(|a| {
+                    format!(
+                        ", AP@0.5 {:.4} over {} boxes",
+                        a.as_f64().unwrap_or(0.0),
+                        v["boxes"]
+                    )
+                })
+                .unwrap_or_default();
+            println!(
+                "{task}/{split} {kind}: accuracy {:.4} ({}/{}, {} failed){extra}",
+                v["accuracy"].as_f64().unwrap_or(0.0),
+                v["correct"],
+                v["n"],
+                v["failed"]
+            );
+        }
         return Ok(0);
     }
     let s = evaluate(&args.run, None, false)?;

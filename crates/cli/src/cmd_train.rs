@@ -1,24 +1,36 @@
-//! `sdvp train`: train one embedded model on a world (resumable, deterministic for a seed).
+//! `sdvp train`: train one embedded model on a world, or rebuild every shipped checkpoint
+//! (`sdvp train all`). Resumable and deterministic for a seed.
 
 use crate::cmd_world::usize_range;
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Args;
+use sdvp_train::package::{train_all, WorldSpec};
 use sdvp_train::{train_model, ModelName, TrainOptions};
 use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// vqa (BLIP VQA student) or teacher-vqa:TASK.
+    /// `all` (every shipped checkpoint, installed into --out), or one of: vqa (BLIP VQA
+    /// student), detect (OWL-ViT), clip, depth (DPT), teacher-vqa:TASK, teacher-detect:TASK.
     model: String,
     /// World directory (`sdvp world generate`); only its train and val splits are read.
+    /// `all` generates its own world in --work when this is not given.
     #[arg(long)]
-    data: PathBuf,
-    /// Run folder: checkpoint, metrics.jsonl, curves.png, best/ (the Hugging Face export).
-    /// Running the same command again resumes it.
+    data: Option<PathBuf>,
+    /// One model: the run folder (checkpoint, metrics.jsonl, curves.png, best/ = the Hugging
+    /// Face export). `all`: the weights folder to install into (default: the checkout's
+    /// weights/, or $SDVP_WEIGHTS). Running the same command again resumes.
     #[arg(long)]
-    out: PathBuf,
+    out: Option<PathBuf>,
+    /// `all`: where the world and the runs are kept (default: target/sdvp-train next to
+    /// the weights folder).
+    #[arg(long)]
+    work: Option<PathBuf>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// `all`: seed of the world it generates.
+    #[arg(long, default_value_t = 0)]
+    world_seed: u64,
     /// Optimizer steps (1 to 10 000 000; default: the model's schedule).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     steps: Option<u64>,
@@ -31,18 +43,72 @@ pub struct TrainArgs {
     /// Validation items scored at each validation (1 to 100 000; default 600).
     #[arg(long, value_parser = usize_range(1, 100_000))]
     val_items: Option<usize>,
+    /// Validate and checkpoint every N steps (1 to 10 000 000; default: the schedule's).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    eval_every: Option<u64>,
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<i32> {
-    let model = ModelName::parse(&args.model)?;
     let opts = TrainOptions {
         seed: args.seed,
         steps: args.steps,
         batch: args.batch,
         max_scenes: args.max_scenes,
         val_items: args.val_items.unwrap_or(0),
+        eval_every: args.eval_every,
     };
-    let s = train_model(&model, &args.data, &args.out, &opts)
+    if args.model == "all" {
+        let weights = args
+            .out
+            .clone()
+            .unwrap_or_else(sdvp_modules::set::embedded_dir);
+        let work = args.work.clone().unwrap_or_else(|| {
+            weights
+                .parent()
+                .map_or_else(|| PathBuf::from("target"), |p| p.join("target"))
+                .join("sdvp-train")
+        });
+        if let Some(d) = &args.data {
+            bail!(
+                "`sdvp train all` builds its own world in --work ({}); --data {} is for single models",
+                work.display(),
+                d.display()
+            );
+        }
+        let world = WorldSpec {
+            seed: args.world_seed,
+            ..WorldSpec::default()
+        };
+        let summaries = train_all(&world, &opts, &work, &weights, &ModelName::all())?;
+        println!(
+            "{:<28} {:>10} {:>8}  best validation",
+            "model", "params", "seconds"
+        );
+        for s in summaries.values() {
+            println!(
+                "{:<28} {:>10} {:>8.0}  {}",
+                s.name,
+                s.params,
+                s.seconds,
+                s.best
+                    .iter()
+                    .take(3)
+                    .map(|(k, v)| format!("{k} {v:.4}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        println!("installed into {}", weights.display());
+        return Ok(0);
+    }
+    let model = ModelName::parse(&args.model)?;
+    let (Some(data), Some(out)) = (&args.data, &args.out) else {
+        bail!(
+            "`sdvp train {}` needs --data WORLD and --out RUN",
+            args.model
+        );
+    };
+    let s = train_model(&model, data, out, &opts)
         .with_context(|| format!("training {}", model.as_string()))?;
     println!(
         "{}: {} parameters, best at step {} ({}), {:.0} s; checkpoint {}",
@@ -55,7 +121,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<i32> {
             .collect::<Vec<_>>()
             .join(", "),
         s.seconds,
-        args.out.join("best").display()
+        out.join("best").display()
     );
     Ok(0)
 }

@@ -10,6 +10,7 @@
 //! Nothing here parses a program or holds a tensor: step programs, Python programs and
 //! neural backends all depend on this crate, never on each other.
 
+pub mod detection;
 pub mod job;
 pub mod module;
 pub mod num;

@@ -10,6 +10,7 @@
 
 pub mod metrics;
 pub mod resume;
+pub mod subtasks;
 
 use anyhow::{bail, Context};
 use metrics::{Scores, NO_PROGRAM};

@@ -100,6 +100,9 @@ pub struct Resolved {
     pub arch: &'static str,
     pub dir: Option<PathBuf>,
     pub options: serde_json::Value,
+    /// sha256 of `model.safetensors` recorded by the weights' `manifest.json`, when the set
+    /// lies in a folder that has one (the embedded weights do): loading checks it.
+    pub sha256: Option<String>,
 }
 
 impl Resolved {
@@ -153,8 +156,67 @@ impl Resolved {
             arch,
             dir,
             options,
+            sha256: None,
         })
     }
+}
+
+/// The `manifest.json` (schema `sdvp.weights/1`) of the weights folder holding `dir`: the
+/// folder itself or one of its two parents. Returns the manifest's folder and its
+/// `files` (path relative to that folder → sha256).
+fn find_manifest(dir: &Path) -> Option<(PathBuf, BTreeMap<String, String>)> {
+    let mut d = Some(dir);
+    for _ in 0..3 {
+        let here = d?;
+        let p = here.join("manifest.json");
+        if let Ok(text) = std::fs::read_to_string(&p) {
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            if v["schema"] == "sdvp.weights/1" {
+                let files = v["files"]
+                    .as_object()?
+                    .iter()
+                    .filter_map(|(k, h)| Some((k.clone(), h.as_str()?.to_string())))
+                    .collect();
+                return Some((here.to_path_buf(), files));
+            }
+        }
+        d = here.parent();
+    }
+    None
+}
+
+/// A sha256 that does not match the manifest, or a file it lists that is gone: the error
+/// names the file and how to rebuild it.
+fn check_manifest(m: &Resolved, found: &Checkpoint) -> anyhow::Result<()> {
+    if let Some(expected) = &m.sha256 {
+        if *expected != found.sha256 {
+            bail!(
+                "{}/model.safetensors does not match its manifest (sha256 {} instead of {}): \
+                 the file is truncated, corrupt or from another build; rebuild the weights \
+                 with `sdvp train all` (or restore them with `git checkout -- weights`)",
+                found.dir.display(),
+                &found.sha256[..found.sha256.len().min(16)],
+                &expected[..expected.len().min(16)]
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Opens a checkpoint and checks it against the manifest when there is one.
+fn open_checked(m: &Resolved, arch: &'static str, dir: &Path) -> anyhow::Result<Checkpoint> {
+    let ck = Checkpoint::open(arch, dir).map_err(|e| {
+        if m.sha256.is_some() {
+            anyhow::anyhow!(
+                "{e:#}; rebuild the weights with `sdvp train all` (or restore them with \
+                 `git checkout -- weights`)"
+            )
+        } else {
+            e
+        }
+    })?;
+    check_manifest(m, &ck)?;
+    Ok(ck)
 }
 
 /// Reads `DIR/modules.json`, resolving weights relative to `DIR`.
@@ -168,6 +230,7 @@ pub fn read_module_set(dir: &Path) -> anyhow::Result<Vec<Resolved>> {
     })?;
     let map: BTreeMap<String, ModuleEntry> = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a module set", path.display()))?;
+    let manifest = find_manifest(dir);
     let mut out = Vec::new();
     for (k, e) in map {
         let origin = format!("{} `{k}`", path.display());
@@ -180,7 +243,13 @@ pub fn read_module_set(dir: &Path) -> anyhow::Result<Vec<Resolved>> {
                 dir.join(p)
             }
         });
-        out.push(Resolved::new(kind, &e.arch, dir, e.options, &origin)?);
+        let mut r = Resolved::new(kind, &e.arch, dir, e.options, &origin)?;
+        if let (Some((root, files)), Some(d)) = (&manifest, &r.dir) {
+            if let Ok(rel) = d.join("model.safetensors").strip_prefix(root) {
+                r.sha256 = files.get(&rel.to_string_lossy().into_owned()).cloned();
+            }
+        }
+        out.push(r);
     }
     Ok(out)
 }
@@ -424,22 +493,22 @@ pub fn load_module(m: &Resolved, images: Arc<ImageCache>) -> anyhow::Result<Box<
     };
     Ok(match m.arch {
         "blip-vqa" => Box::new(BlipVqa::load(
-            Checkpoint::open("blip-vqa", &dir()?)?,
+            open_checked(m, "blip-vqa", &dir()?)?,
             options::<VqaOptions>(&m.options, m.arch)?,
             images,
         )?),
         "owlvit" => Box::new(OwlVitDetect::load(
-            Checkpoint::open("owlvit", &dir()?)?,
+            open_checked(m, "owlvit", &dir()?)?,
             options::<DetectOptions>(&m.options, m.arch)?,
             images,
         )?),
         "clip" => Box::new(ClipMatch::load(
-            Checkpoint::open("clip", &dir()?)?,
+            open_checked(m, "clip", &dir()?)?,
             options::<ClipOptions>(&m.options, m.arch)?,
             images,
         )?),
         "dpt" => Box::new(crate::dpt_depth::DptDepth::load(
-            Checkpoint::open("dpt", &dir()?)?,
+            open_checked(m, "dpt", &dir()?)?,
             options::<crate::dpt_depth::DepthOptions>(&m.options, m.arch)?,
             images,
         )?),

@@ -46,7 +46,7 @@ impl BlipSize {
         vision_layers: 4,
         text_layers: 3,
         image_size: 64,
-        patch_size: 8,
+        patch_size: 16,
     };
     /// A task-specific teacher: a tenth of the student's parameters.
     pub const TEACHER: BlipSize = BlipSize {
@@ -55,7 +55,7 @@ impl BlipSize {
         vision_layers: 2,
         text_layers: 2,
         image_size: 64,
-        patch_size: 8,
+        patch_size: 16,
     };
 }
 

@@ -8,13 +8,13 @@
 //! whose box centre lies in the region is a target, as the oracle answers `detect`.
 
 use crate::export::{image_processor_json, write_weights};
-use crate::metrics::average_precision;
 use crate::runner::Trainee;
 use crate::scenes::{crop, SplitScenes};
 use crate::vocab::{write_clip_tokenizer, write_json};
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
+use sdvp_core::detection::{average_precision, best_f1_threshold, match_detections};
 use sdvp_core::rng::SplitMix64;
 use sdvp_core::BBox;
 use sdvp_data::phrase::Phrase;
@@ -45,13 +45,13 @@ pub struct OwlSize {
 impl OwlSize {
     pub const STUDENT: OwlSize = OwlSize {
         vision_hidden: 96,
-        vision_layers: 4,
+        vision_layers: 3,
         vision_heads: 4,
         text_hidden: 64,
         text_layers: 2,
         text_heads: 4,
         image_size: 96,
-        patch_size: 12,
+        patch_size: 16,
     };
     pub const TEACHER: OwlSize = OwlSize {
         vision_hidden: 48,
@@ -61,7 +61,7 @@ impl OwlSize {
         text_layers: 1,
         text_heads: 4,
         image_size: 96,
-        patch_size: 12,
+        patch_size: 16,
     };
 }
 
@@ -370,14 +370,17 @@ impl Trainee for DetectTrainee {
                         })
                         .collect();
                     n_gt += gts.len();
-                    scored.extend(crate::metrics::match_detections(&preds, gts, 0.5));
+                    scored.extend(match_detections(&preds, gts, 0.5));
                 }
             }
         }
-        Ok(vec![(
-            "ap50".to_string(),
-            average_precision(&mut scored, n_gt),
-        )])
+        let ap = average_precision(&mut scored, n_gt);
+        let (threshold, f1) = best_f1_threshold(&mut scored, n_gt);
+        Ok(vec![
+            ("ap50".to_string(), ap),
+            ("threshold".to_string(), f64::from(threshold)),
+            ("f1".to_string(), f1),
+        ])
     }
     fn export(&self, dir: &Path) -> Result<()> {
         write_json(&self.config_json, &dir.join("config.json"))?;

@@ -7,9 +7,10 @@
 
 pub mod blip;
 pub mod chart;
+pub mod clip;
 pub mod detect;
 pub mod export;
-pub mod metrics;
+pub mod package;
 pub mod plan;
 pub mod runner;
 pub mod scenes;

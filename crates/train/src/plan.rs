@@ -5,6 +5,7 @@
 //! opened ([`crate::scenes::SplitScenes::load`] refuses them).
 
 use crate::blip::{BlipSize, BlipTrainee};
+use crate::clip::{ClipSize, ClipTrainee};
 use crate::detect::{DetectTrainee, OwlSize};
 use crate::runner::{train, RunDir, RunSummary, Schedule, Trainee};
 use crate::scenes::SplitScenes;
@@ -26,6 +27,8 @@ pub enum ModelName {
     Detect,
     /// A task's OWL-ViT detect teacher.
     TeacherDetect(String),
+    /// CLIP for verify and classify.
+    Clip,
 }
 
 impl ModelName {
@@ -33,6 +36,7 @@ impl ModelName {
         match s {
             "vqa" => return Ok(Self::Vqa),
             "detect" => return Ok(Self::Detect),
+            "clip" => return Ok(Self::Clip),
             _ => {}
         }
         for (prefix, make) in [
@@ -46,14 +50,14 @@ impl ModelName {
             }
         }
         bail!(
-            "unknown model {s:?}: expected vqa, detect, teacher-vqa:TASK or teacher-detect:TASK (TASK one of {})",
+            "unknown model {s:?}: expected vqa, detect, clip, teacher-vqa:TASK or teacher-detect:TASK (TASK one of {})",
             TEACHER_TASKS.join(", ")
         )
     }
 
     /// Every shipped model, in the order `sdvp train all` builds them.
     pub fn all() -> Vec<ModelName> {
-        let mut v = vec![ModelName::Vqa, ModelName::Detect];
+        let mut v = vec![ModelName::Vqa, ModelName::Detect, ModelName::Clip];
         for t in TEACHER_TASKS {
             v.push(ModelName::TeacherVqa(t.to_string()));
             v.push(ModelName::TeacherDetect(t.to_string()));
@@ -67,6 +71,7 @@ impl ModelName {
             Self::Vqa => "vqa".into(),
             Self::TeacherVqa(t) => format!("teacher-vqa:{t}"),
             Self::Detect => "detect".into(),
+            Self::Clip => "clip".into(),
             Self::TeacherDetect(t) => format!("teacher-detect:{t}"),
         }
     }
@@ -77,6 +82,7 @@ impl ModelName {
             Self::Vqa => PathBuf::from("vqa"),
             Self::TeacherVqa(t) => PathBuf::from("teachers").join(t).join("vqa"),
             Self::Detect => PathBuf::from("detect"),
+            Self::Clip => PathBuf::from("clip"),
             Self::TeacherDetect(t) => PathBuf::from("teachers").join(t).join("detect"),
         }
     }
@@ -84,7 +90,7 @@ impl ModelName {
     /// The task whose splits the model trains and selects on.
     pub fn data_task(&self) -> &str {
         match self {
-            Self::Vqa | Self::Detect => "pretrain",
+            Self::Vqa | Self::Detect | Self::Clip => "pretrain",
             Self::TeacherVqa(t) | Self::TeacherDetect(t) => t,
         }
     }
@@ -93,43 +99,53 @@ impl ModelName {
     pub fn schedule(&self) -> Schedule {
         match self {
             Self::Vqa => Schedule {
-                steps: 2400,
+                steps: 1200,
                 batch: 24,
-                lr: 5e-4,
-                warmup: 150,
+                lr: 1e-3,
+                warmup: 100,
                 weight_decay: 0.05,
                 clip_norm: 1.0,
-                eval_every: 300,
+                eval_every: 200,
                 log_every: 20,
             },
             Self::Detect => Schedule {
-                steps: 2500,
+                steps: 1000,
                 batch: 16,
-                lr: 5e-4,
-                warmup: 150,
+                lr: 1e-3,
+                warmup: 100,
                 weight_decay: 0.05,
                 clip_norm: 1.0,
-                eval_every: 300,
+                eval_every: 200,
+                log_every: 20,
+            },
+            Self::Clip => Schedule {
+                steps: 800,
+                batch: 32,
+                lr: 1e-3,
+                warmup: 80,
+                weight_decay: 0.05,
+                clip_norm: 1.0,
+                eval_every: 200,
                 log_every: 20,
             },
             Self::TeacherDetect(_) => Schedule {
-                steps: 2500,
+                steps: 800,
                 batch: 16,
-                lr: 1e-3,
-                warmup: 100,
+                lr: 2e-3,
+                warmup: 80,
                 weight_decay: 0.05,
                 clip_norm: 1.0,
-                eval_every: 250,
+                eval_every: 200,
                 log_every: 20,
             },
             Self::TeacherVqa(_) => Schedule {
-                steps: 2000,
+                steps: 800,
                 batch: 32,
-                lr: 1e-3,
-                warmup: 100,
+                lr: 2e-3,
+                warmup: 80,
                 weight_decay: 0.05,
                 clip_norm: 1.0,
-                eval_every: 250,
+                eval_every: 200,
                 log_every: 20,
             },
         }
@@ -146,6 +162,8 @@ pub struct TrainOptions {
     pub max_scenes: Option<usize>,
     /// Validation items scored at each validation.
     pub val_items: usize,
+    /// Validate and checkpoint every this many steps (default: the schedule's).
+    pub eval_every: Option<u64>,
 }
 
 /// Trains `model` on the world in `world` into the run folder `run` (resuming it).
@@ -163,6 +181,9 @@ pub fn train_model(
     }
     if let Some(b) = opts.batch {
         schedule.batch = b;
+    }
+    if let Some(e) = opts.eval_every {
+        schedule.eval_every = e;
     }
     let task = model.data_task();
     let train_scenes = SplitScenes::load(world, task, "train", opts.max_scenes)?;
@@ -207,6 +228,15 @@ pub fn train_model(
                 val_items.min(300),
             )?)
         }
+        ModelName::Clip => Box::new(ClipTrainee::new(
+            ClipSize::STUDENT,
+            &words,
+            &run.join("assets"),
+            train_scenes,
+            val_scenes,
+            opts.seed,
+            val_items,
+        )?),
     };
     train(
         &model.as_string(),

@@ -1,6 +1,7 @@
-//! Detection metrics shared by training-time validation and the premise table.
+//! Detection metrics (IoU matching, AP@IoU, the F1-optimal score threshold), shared by
+//! training-time validation and sub-task scoring.
 
-use sdvp_core::BBox;
+use crate::BBox;
 
 /// Intersection over union of two pixel boxes (0 when either is empty).
 pub fn iou(a: &BBox, b: &BBox) -> f32 {
@@ -76,6 +77,37 @@ pub fn average_precision(scored: &mut [(f32, bool)], n_gt: usize) -> f64 {
         }
     }
     ap
+}
+
+/// The score threshold with the best F1 over pooled scored predictions (`n_gt` boxes to
+/// find), and that F1: the detector's operating point for COUNT and `exists`.
+pub fn best_f1_threshold(scored: &mut [(f32, bool)], n_gt: usize) -> (f32, f64) {
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut best_t, mut best_f1) = (0.5f32, 0.0f64);
+    let mut tp = 0usize;
+    for (k, (score, hit)) in scored.iter().enumerate() {
+        if *hit {
+            tp += 1;
+        }
+        // Keeping predictions with score >= this one; ties cut at the last of them.
+        if scored.get(k + 1).is_some_and(|n| n.0 == *score) {
+            continue;
+        }
+        let p = tp as f64 / (k + 1) as f64;
+        let r = tp as f64 / n_gt.max(1) as f64;
+        let f1 = if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
+        if f1 > best_f1 {
+            best_f1 = f1;
+            // Halfway to the next score, so the kept set is the same under small noise.
+            let next = scored.get(k + 1).map_or(0.0, |n| n.0);
+            best_t = (score + next) / 2.0;
+        }
+    }
+    (best_t, best_f1)
 }
 
 #[cfg(test)]
