@@ -141,3 +141,71 @@ fn a_checkpoint_that_fails_to_load_fails_its_calls_not_the_run() {
         e.message
     );
 }
+
+/// A weights folder with a manifest: a checkpoint whose sha256 differs (truncated,
+/// corrupted) fails its calls with an error naming the file and the rebuild command; the
+/// intact one loads.
+#[test]
+fn a_weight_file_that_does_not_match_the_manifest_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let weights = tmp.path().join("weights");
+    let vqa = weights.join("vqa");
+    std::fs::create_dir_all(&vqa).unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(fixture("blip").join(f), vqa.join(f)).unwrap();
+    }
+    let bytes = std::fs::read(vqa.join("model.safetensors")).unwrap();
+    let sha = {
+        use sha2::Digest;
+        format!("{:x}", sha2::Sha256::digest(&bytes))
+    };
+    std::fs::write(
+        weights.join("modules.json"),
+        serde_json::json!({"vqa": {"arch": "blip-vqa", "weights": "vqa"}}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        weights.join("manifest.json"),
+        serde_json::json!({"schema": "sdvp.weights/1",
+                           "files": {"vqa/model.safetensors": sha}})
+        .to_string(),
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("scenes.jsonl"), "").unwrap();
+    let request = [sdvp_core::Request::Vqa {
+        image: sdvp_core::ImageRef::new("x", 4, 4),
+        question: "what color is the star?".into(),
+    }];
+    let mods = read_module_set(&weights).unwrap();
+    assert_eq!(mods[0].sha256.as_deref(), Some(sha.as_str()));
+    // Intact: the call gets past loading (the image itself is missing, which is another error).
+    let spec = weights.display().to_string();
+    let b = ModulesSpec::parse(&spec, None)
+        .unwrap()
+        .build(Default::default())
+        .unwrap();
+    let e = b.run_batch(ModuleKind::Vqa, &request)[0].clone().unwrap_err();
+    assert!(!e.message.contains("manifest"), "{}", e.message);
+    // Truncated: the error names the file, the mismatch and how to rebuild.
+    std::fs::write(vqa.join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    let b = ModulesSpec::parse(&spec, None)
+        .unwrap()
+        .build(Default::default())
+        .unwrap();
+    let e = b.run_batch(ModuleKind::Vqa, &request)[0].clone().unwrap_err();
+    assert!(
+        e.message.contains("model.safetensors")
+            && e.message.contains("manifest")
+            && e.message.contains("sdvp train all"),
+        "{}",
+        e.message
+    );
+    // Missing: the same hint.
+    std::fs::remove_file(vqa.join("model.safetensors")).unwrap();
+    let b = ModulesSpec::parse(&spec, None)
+        .unwrap()
+        .build(Default::default())
+        .unwrap();
+    let e = b.run_batch(ModuleKind::Vqa, &request)[0].clone().unwrap_err();
+    assert!(e.message.contains("sdvp train all"), "{}", e.message);
+}

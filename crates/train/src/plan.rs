@@ -139,13 +139,13 @@ impl ModelName {
                 log_every: 20,
             },
             Self::TeacherVqa(_) => Schedule {
-                steps: 800,
+                steps: 2500,
                 batch: 32,
                 lr: 2e-3,
-                warmup: 80,
+                warmup: 100,
                 weight_decay: 0.05,
                 clip_norm: 1.0,
-                eval_every: 200,
+                eval_every: 250,
                 log_every: 20,
             },
         }
