@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// vqa (BLIP VQA student) or teacher-vqa:TASK.
+    /// vqa (BLIP VQA student), detect (OWL-ViT student), depth (DPT), teacher-vqa:TASK or
+    /// teacher-detect:TASK (TASK: gqa-world or nlvr-world).
     model: String,
     /// World directory (`sdvp world generate`); only its train and val splits are read.
     #[arg(long)]

@@ -7,6 +7,7 @@
 
 pub mod blip;
 pub mod chart;
+pub mod depth;
 pub mod detect;
 pub mod export;
 pub mod metrics;

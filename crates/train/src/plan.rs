@@ -5,6 +5,7 @@
 //! opened ([`crate::scenes::SplitScenes::load`] refuses them).
 
 use crate::blip::{BlipSize, BlipTrainee};
+use crate::depth::{DepthTarget, DepthTrainee, DptSize};
 use crate::detect::{DetectTrainee, OwlSize};
 use crate::runner::{train, RunDir, RunSummary, Schedule, Trainee};
 use crate::scenes::SplitScenes;
@@ -26,6 +27,8 @@ pub enum ModelName {
     Detect,
     /// A task's OWL-ViT detect teacher.
     TeacherDetect(String),
+    /// The DPT depth model.
+    Depth,
 }
 
 impl ModelName {
@@ -33,6 +36,7 @@ impl ModelName {
         match s {
             "vqa" => return Ok(Self::Vqa),
             "detect" => return Ok(Self::Detect),
+            "depth" => return Ok(Self::Depth),
             _ => {}
         }
         for (prefix, make) in [
@@ -46,14 +50,14 @@ impl ModelName {
             }
         }
         bail!(
-            "unknown model {s:?}: expected vqa, detect, teacher-vqa:TASK or teacher-detect:TASK (TASK one of {})",
+            "unknown model {s:?}: expected vqa, detect, depth, teacher-vqa:TASK or teacher-detect:TASK (TASK one of {})",
             TEACHER_TASKS.join(", ")
         )
     }
 
     /// Every shipped model, in the order `sdvp train all` builds them.
     pub fn all() -> Vec<ModelName> {
-        let mut v = vec![ModelName::Vqa, ModelName::Detect];
+        let mut v = vec![ModelName::Vqa, ModelName::Detect, ModelName::Depth];
         for t in TEACHER_TASKS {
             v.push(ModelName::TeacherVqa(t.to_string()));
             v.push(ModelName::TeacherDetect(t.to_string()));
@@ -68,6 +72,7 @@ impl ModelName {
             Self::TeacherVqa(t) => format!("teacher-vqa:{t}"),
             Self::Detect => "detect".into(),
             Self::TeacherDetect(t) => format!("teacher-detect:{t}"),
+            Self::Depth => "depth".into(),
         }
     }
 
@@ -78,13 +83,14 @@ impl ModelName {
             Self::TeacherVqa(t) => PathBuf::from("teachers").join(t).join("vqa"),
             Self::Detect => PathBuf::from("detect"),
             Self::TeacherDetect(t) => PathBuf::from("teachers").join(t).join("detect"),
+            Self::Depth => PathBuf::from("depth"),
         }
     }
 
     /// The task whose splits the model trains and selects on.
     pub fn data_task(&self) -> &str {
         match self {
-            Self::Vqa | Self::Detect => "pretrain",
+            Self::Vqa | Self::Detect | Self::Depth => "pretrain",
             Self::TeacherVqa(t) | Self::TeacherDetect(t) => t,
         }
     }
@@ -131,6 +137,16 @@ impl ModelName {
                 clip_norm: 1.0,
                 eval_every: 250,
                 log_every: 20,
+            },
+            Self::Depth => Schedule {
+                steps: 300,
+                batch: 16,
+                lr: 2e-3,
+                warmup: 30,
+                weight_decay: 0.01,
+                clip_norm: 1.0,
+                eval_every: 50,
+                log_every: 10,
             },
         }
     }
@@ -207,6 +223,14 @@ pub fn train_model(
                 val_items.min(300),
             )?)
         }
+        ModelName::Depth => Box::new(DepthTrainee::new(
+            DptSize::STUDENT,
+            DepthTarget::Box,
+            train_scenes,
+            val_scenes,
+            opts.seed,
+            val_items,
+        )?),
     };
     train(
         &model.as_string(),
