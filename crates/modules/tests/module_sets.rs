@@ -184,7 +184,9 @@ fn a_weight_file_that_does_not_match_the_manifest_is_a_clear_error() {
         .unwrap()
         .build(Default::default())
         .unwrap();
-    let e = b.run_batch(ModuleKind::Vqa, &request)[0].clone().unwrap_err();
+    let e = b.run_batch(ModuleKind::Vqa, &request)[0]
+        .clone()
+        .unwrap_err();
     assert!(!e.message.contains("manifest"), "{}", e.message);
     // Truncated: the error names the file, the mismatch and how to rebuild.
     std::fs::write(vqa.join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
@@ -192,7 +194,9 @@ fn a_weight_file_that_does_not_match_the_manifest_is_a_clear_error() {
         .unwrap()
         .build(Default::default())
         .unwrap();
-    let e = b.run_batch(ModuleKind::Vqa, &request)[0].clone().unwrap_err();
+    let e = b.run_batch(ModuleKind::Vqa, &request)[0]
+        .clone()
+        .unwrap_err();
     assert!(
         e.message.contains("model.safetensors")
             && e.message.contains("manifest")
@@ -206,6 +210,8 @@ fn a_weight_file_that_does_not_match_the_manifest_is_a_clear_error() {
         .unwrap()
         .build(Default::default())
         .unwrap();
-    let e = b.run_batch(ModuleKind::Vqa, &request)[0].clone().unwrap_err();
+    let e = b.run_batch(ModuleKind::Vqa, &request)[0]
+        .clone()
+        .unwrap_err();
     assert!(e.message.contains("sdvp train all"), "{}", e.message);
 }

@@ -8,6 +8,7 @@
 pub mod blip;
 pub mod chart;
 pub mod clip;
+pub mod depth;
 pub mod detect;
 pub mod export;
 pub mod package;

@@ -6,6 +6,7 @@
 
 use crate::blip::{BlipSize, BlipTrainee};
 use crate::clip::{ClipSize, ClipTrainee};
+use crate::depth::{DepthTarget, DepthTrainee, DptSize};
 use crate::detect::{DetectTrainee, OwlSize};
 use crate::runner::{train, RunDir, RunSummary, Schedule, Trainee};
 use crate::scenes::SplitScenes;
@@ -29,6 +30,8 @@ pub enum ModelName {
     TeacherDetect(String),
     /// CLIP for verify and classify.
     Clip,
+    /// The DPT depth model.
+    Depth,
 }
 
 impl ModelName {
@@ -37,6 +40,7 @@ impl ModelName {
             "vqa" => return Ok(Self::Vqa),
             "detect" => return Ok(Self::Detect),
             "clip" => return Ok(Self::Clip),
+            "depth" => return Ok(Self::Depth),
             _ => {}
         }
         for (prefix, make) in [
@@ -50,14 +54,19 @@ impl ModelName {
             }
         }
         bail!(
-            "unknown model {s:?}: expected vqa, detect, clip, teacher-vqa:TASK or teacher-detect:TASK (TASK one of {})",
+            "unknown model {s:?}: expected vqa, detect, clip, depth, teacher-vqa:TASK or teacher-detect:TASK (TASK one of {})",
             TEACHER_TASKS.join(", ")
         )
     }
 
     /// Every shipped model, in the order `sdvp train all` builds them.
     pub fn all() -> Vec<ModelName> {
-        let mut v = vec![ModelName::Vqa, ModelName::Detect, ModelName::Clip];
+        let mut v = vec![
+            ModelName::Vqa,
+            ModelName::Detect,
+            ModelName::Clip,
+            ModelName::Depth,
+        ];
         for t in TEACHER_TASKS {
             v.push(ModelName::TeacherVqa(t.to_string()));
             v.push(ModelName::TeacherDetect(t.to_string()));
@@ -73,6 +82,7 @@ impl ModelName {
             Self::Detect => "detect".into(),
             Self::Clip => "clip".into(),
             Self::TeacherDetect(t) => format!("teacher-detect:{t}"),
+            Self::Depth => "depth".into(),
         }
     }
 
@@ -84,13 +94,14 @@ impl ModelName {
             Self::Detect => PathBuf::from("detect"),
             Self::Clip => PathBuf::from("clip"),
             Self::TeacherDetect(t) => PathBuf::from("teachers").join(t).join("detect"),
+            Self::Depth => PathBuf::from("depth"),
         }
     }
 
     /// The task whose splits the model trains and selects on.
     pub fn data_task(&self) -> &str {
         match self {
-            Self::Vqa | Self::Detect | Self::Clip => "pretrain",
+            Self::Vqa | Self::Detect | Self::Clip | Self::Depth => "pretrain",
             Self::TeacherVqa(t) | Self::TeacherDetect(t) => t,
         }
     }
@@ -147,6 +158,16 @@ impl ModelName {
                 clip_norm: 1.0,
                 eval_every: 250,
                 log_every: 20,
+            },
+            Self::Depth => Schedule {
+                steps: 300,
+                batch: 16,
+                lr: 2e-3,
+                warmup: 30,
+                weight_decay: 0.01,
+                clip_norm: 1.0,
+                eval_every: 50,
+                log_every: 10,
             },
         }
     }
@@ -232,6 +253,14 @@ pub fn train_model(
             ClipSize::STUDENT,
             &words,
             &run.join("assets"),
+            train_scenes,
+            val_scenes,
+            opts.seed,
+            val_items,
+        )?),
+        ModelName::Depth => Box::new(DepthTrainee::new(
+            DptSize::STUDENT,
+            DepthTarget::Box,
             train_scenes,
             val_scenes,
             opts.seed,

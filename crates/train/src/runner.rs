@@ -94,6 +94,12 @@ struct Extra {
     best_step: u64,
     best: Vec<(String, f64)>,
     seconds: f64,
+    /// The loss sum and count since the last logged step, so a resumed run logs the same
+    /// means as an uninterrupted one.
+    #[serde(default)]
+    running: f64,
+    #[serde(default)]
+    running_n: u64,
 }
 
 /// Indices of the items of training step `step`: epoch `e` visits a permutation drawn from
@@ -239,8 +245,8 @@ pub fn train(
     let seconds_before = extra.seconds;
     let bar = sdvp_core::progress::bar(schedule.steps, name);
     bar.set_position(step);
-    let mut running = 0.0f64;
-    let mut running_n = 0u64;
+    let mut running = extra.running;
+    let mut running_n = extra.running_n;
     while step < schedule.steps {
         let idx = batch_indices(seed, step, schedule.batch, n);
         let mut rng = SplitMix64::derive(seed, step.wrapping_mul(0x9e37_79b9) ^ 0xa11ce);
@@ -286,6 +292,8 @@ pub fn train(
                 extra.best = val.clone();
             }
             extra.seconds = seconds_before + started.elapsed().as_secs_f64();
+            extra.running = running;
+            extra.running_n = running_n;
             let state = TrainerState {
                 step,
                 seed,
