@@ -7,7 +7,7 @@
 //! the large star?"), answered from the scene graph. One item in ten asks about the whole
 //! image, as ViperGPT's `simple_query` fallback does.
 
-use crate::export::{image_processor_json, write_weights};
+use crate::export::write_checkpoint;
 use crate::runner::Trainee;
 use crate::scenes::{crop, jitter_box, SplitScenes};
 use crate::vocab::{write_bert_tokenizer, write_json};
@@ -318,23 +318,16 @@ impl Trainee for BlipTrainee {
         Ok(out)
     }
     fn export(&self, dir: &Path) -> Result<()> {
-        write_json(&self.config_json, &dir.join("config.json"))?;
-        write_weights(&self.varmap, dir)?;
-        for f in ["tokenizer.json", "tokenizer_config.json"] {
-            std::fs::copy(self.assets.join(f), dir.join(f))
-                .with_context(|| format!("copying {f} into {}", dir.display()))?;
-        }
-        write_json(
-            &image_processor_json(
-                "BlipImageProcessor",
-                self.config_json["vision_config"]["image_size"]
-                    .as_u64()
-                    .unwrap_or(64) as usize,
-            ),
-            &dir.join("preprocessor_config.json"),
+        write_checkpoint(
+            dir,
+            &self.config_json,
+            &self.varmap,
+            &self.assets,
+            "BlipImageProcessor",
         )?;
         write_json(
-            &json!({"_from_model_config": true, "bos_token_id": 5, "eos_token_id": 3, "pad_token_id": 0, "max_length": 10}),
+            &json!({"_from_model_config": true, "bos_token_id": 5, "eos_token_id": 3,
+                    "pad_token_id": 0, "max_length": 10}),
             &dir.join("generation_config.json"),
         )
     }

@@ -9,7 +9,7 @@
 //! * verify: ViperGPT's text `"{property} {name}"` against `"no {property} {name}"`, the
 //!   module's default `negation` rule, with a true property half the time.
 
-use crate::export::{image_processor_json, write_weights};
+use crate::export::write_checkpoint;
 use crate::runner::Trainee;
 use crate::scenes::{crop, jitter_box, SplitScenes};
 use crate::vocab::{write_clip_tokenizer, write_json};
@@ -419,18 +419,12 @@ impl Trainee for ClipTrainee {
         Ok(out)
     }
     fn export(&self, dir: &Path) -> Result<()> {
-        write_json(&self.config_json, &dir.join("config.json"))?;
-        write_weights(&self.varmap, dir)?;
-        for f in ["tokenizer.json", "tokenizer_config.json"] {
-            std::fs::copy(self.assets.join(f), dir.join(f))
-                .with_context(|| format!("copying {f} into {}", dir.display()))?;
-        }
-        let size = self.config_json["vision_config"]["image_size"]
-            .as_u64()
-            .unwrap_or(64) as usize;
-        write_json(
-            &image_processor_json("CLIPImageProcessor", size),
-            &dir.join("preprocessor_config.json"),
+        write_checkpoint(
+            dir,
+            &self.config_json,
+            &self.varmap,
+            &self.assets,
+            "CLIPImageProcessor",
         )
     }
 }

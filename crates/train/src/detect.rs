@@ -7,7 +7,7 @@
 //! "red object", "large blue metal circle"), some random. Every object a phrase matches
 //! whose box centre lies in the region is a target, as the oracle answers `detect`.
 
-use crate::export::{image_processor_json, write_weights};
+use crate::export::write_checkpoint;
 use crate::runner::Trainee;
 use crate::scenes::{crop, SplitScenes};
 use crate::vocab::{write_clip_tokenizer, write_json};
@@ -383,18 +383,12 @@ impl Trainee for DetectTrainee {
         ])
     }
     fn export(&self, dir: &Path) -> Result<()> {
-        write_json(&self.config_json, &dir.join("config.json"))?;
-        write_weights(&self.varmap, dir)?;
-        for f in ["tokenizer.json", "tokenizer_config.json"] {
-            std::fs::copy(self.assets.join(f), dir.join(f))
-                .with_context(|| format!("copying {f} into {}", dir.display()))?;
-        }
-        let size = self.config_json["vision_config"]["image_size"]
-            .as_u64()
-            .unwrap_or(96) as usize;
-        write_json(
-            &image_processor_json("OwlViTImageProcessor", size),
-            &dir.join("preprocessor_config.json"),
+        write_checkpoint(
+            dir,
+            &self.config_json,
+            &self.varmap,
+            &self.assets,
+            "OwlViTImageProcessor",
         )
     }
 }

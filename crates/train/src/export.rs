@@ -1,6 +1,7 @@
 //! Writing a trained model in the Hugging Face layout: `config.json`, `model.safetensors`,
 //! tokenizer files and `preprocessor_config.json`.
 
+use crate::vocab::write_json;
 use anyhow::{anyhow, Context, Result};
 use candle_nn::VarMap;
 use serde_json::{json, Value};
@@ -47,4 +48,29 @@ pub fn image_processor_json(class: &str, size: usize) -> Value {
         v["do_center_crop"] = json!(false);
     }
     v
+}
+
+/// A two-tower checkpoint in the Hugging Face layout: `config.json`, the weights, the
+/// tokenizer files written into `assets` at set-up, and the image processor of class
+/// `processor` sized from `config.vision_config.image_size`.
+pub fn write_checkpoint(
+    dir: &Path,
+    config: &Value,
+    varmap: &VarMap,
+    assets: &Path,
+    processor: &str,
+) -> Result<()> {
+    write_json(config, &dir.join("config.json"))?;
+    write_weights(varmap, dir)?;
+    for f in ["tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(assets.join(f), dir.join(f))
+            .with_context(|| format!("copying {f} into {}", dir.display()))?;
+    }
+    let size = config["vision_config"]["image_size"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("config has no vision_config.image_size"))? as usize;
+    write_json(
+        &image_processor_json(processor, size),
+        &dir.join("preprocessor_config.json"),
+    )
 }
