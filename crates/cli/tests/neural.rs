@@ -1,12 +1,14 @@
 //! Gold programs of every world task, in both styles, run end to end on a module set of
-//! randomly initialised tiny checkpoints (the models crate's parity fixtures): the answers
-//! are noise, but every call must go through a real model and no program may fail.
+//! randomly initialised tiny checkpoints (the models crate's parity fixtures; the answers
+//! are noise) and on the shipped embedded default: every call must go through a real
+//! model and no program may fail.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn sdvp(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sdvp"))
+        .current_dir(std::env::temp_dir())
         .args(args)
         .output()
         .expect("sdvp runs")
@@ -22,8 +24,10 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-#[test]
-fn gold_programs_run_on_random_tiny_checkpoints_without_errors() {
+/// Runs every world task's gold programs (both styles, `limit` each) on `modules` (from
+/// outside the checkout; `None`: the fixture set) and asserts that no program fails and
+/// that weights answered every call; returns the number of model calls.
+fn gold_programs_on(modules: Option<&str>, limit: usize) -> usize {
     let dir = tempfile::tempdir().unwrap();
     let world = dir.path().join("world");
     let out = sdvp(&[
@@ -38,6 +42,10 @@ fn gold_programs_run_on_random_tiny_checkpoints_without_errors() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let set = dir.path().join("set");
+    let spec = match modules {
+        Some(m) => m.to_string(),
+        None => set.display().to_string(),
+    };
     std::fs::create_dir_all(&set).unwrap();
     let modules = serde_json::json!({
         "vqa": {"arch": "blip-vqa", "weights": fixture("blip")},
@@ -63,9 +71,9 @@ fn gold_programs_run_on_random_tiny_checkpoints_without_errors() {
                 "--style",
                 style,
                 "--modules",
-                set.to_str().unwrap(),
+                &spec,
                 "--limit",
-                "12",
+                &limit.to_string(),
                 "--out",
                 run.to_str().unwrap(),
             ]);
@@ -79,7 +87,7 @@ fn gold_programs_run_on_random_tiny_checkpoints_without_errors() {
                 serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap())
                     .unwrap();
             let o = &m["overall"];
-            assert_eq!(o["total"], 12, "{task} {style}: {m}");
+            assert_eq!(o["total"], limit, "{task} {style}: {m}");
             for k in [
                 "no_program",
                 "invalid_program",
@@ -106,7 +114,21 @@ fn gold_programs_run_on_random_tiny_checkpoints_without_errors() {
         }
     }
     assert_eq!(runs, 6);
-    assert!(neural_calls > 50, "only {neural_calls} model calls");
+    neural_calls
+}
+
+#[test]
+fn gold_programs_run_on_random_tiny_checkpoints_without_errors() {
+    let calls = gold_programs_on(None, 12);
+    assert!(calls > 50, "only {calls} model calls");
+}
+
+/// The shipped embedded default answers every gold program of every task in both styles,
+/// from any working directory, with nothing but the checkout.
+#[test]
+fn gold_programs_run_on_the_embedded_default_from_any_directory() {
+    let calls = gold_programs_on(Some("embedded"), 6);
+    assert!(calls > 25, "only {calls} model calls");
 }
 
 #[test]
