@@ -12,9 +12,7 @@ AutoImageProcessor). Prints the max abs difference per check; exits 1 above --to
 """
 import argparse
 import glob
-import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -22,15 +20,8 @@ import torch
 from PIL import Image
 from transformers import AutoImageProcessor, PreTrainedTokenizerFast
 
-
-def run_sdvp(exe, arch, d, image, texts):
-    cmd = [exe, "model", "run", "--arch", arch, "--weights", d, "--image", image, "--json"]
-    for t in texts:
-        cmd += ["--text", t]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {out.stderr}")
-    return json.loads(out.stdout)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from check_model_run import run_sdvp  # noqa: E402
 
 
 def tok(d):

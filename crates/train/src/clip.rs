@@ -9,11 +9,11 @@
 //! * verify: ViperGPT's text `"{property} {name}"` against `"no {property} {name}"`, the
 //!   module's default `negation` rule, with a true property half the time.
 
-use crate::export::write_checkpoint;
+use crate::export::{clip_style_assets, write_checkpoint};
 use crate::runner::Trainee;
 use crate::scenes::{crop, jitter_box, SplitScenes};
-use crate::vocab::{write_clip_tokenizer, write_json};
-use anyhow::{Context, Result};
+
+use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use sdvp_core::rng::SplitMix64;
@@ -162,12 +162,10 @@ impl ClipTrainee {
         seed: u64,
         val_limit: usize,
     ) -> Result<Self> {
-        std::fs::create_dir_all(assets)
-            .with_context(|| format!("creating {}", assets.display()))?;
-        let (vocab, bos, eos) = write_clip_tokenizer(words, assets)?;
-        let config_json = config_json(&size, vocab, bos, eos);
-        write_json(&config_json, &assets.join("config.json"))?;
-        let cfg = Config::from_file(&assets.join("config.json"))?;
+        let (config_json, config_path) = clip_style_assets(words, assets, |vocab, bos, eos| {
+            config_json(&size, vocab, bos, eos)
+        })?;
+        let cfg = Config::from_file(&config_path)?;
         let device = Device::Cpu;
         let varmap = VarMap::new();
         let model = ClipModel::new(VarBuilder::from_varmap(&varmap, DType::F32, &device), &cfg)?;

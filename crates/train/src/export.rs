@@ -74,3 +74,19 @@ pub fn write_checkpoint(
         &dir.join("preprocessor_config.json"),
     )
 }
+
+/// Set-up shared by the CLIP-style two-tower trainers: writes the CLIP-style tokenizer over
+/// `words` and the `config.json` that `config(vocab, bos, eos)` builds into `assets`, and
+/// returns that config and the path it was written to.
+pub fn clip_style_assets(
+    words: &std::collections::BTreeSet<String>,
+    assets: &Path,
+    config: impl FnOnce(usize, u32, u32) -> Value,
+) -> Result<(Value, std::path::PathBuf)> {
+    std::fs::create_dir_all(assets).with_context(|| format!("creating {}", assets.display()))?;
+    let (vocab, bos, eos) = crate::vocab::write_clip_tokenizer(words, assets)?;
+    let config = config(vocab, bos, eos);
+    let path = assets.join("config.json");
+    write_json(&config, &path)?;
+    Ok((config, path))
+}

@@ -35,12 +35,13 @@ impl SplitScenes {
         let file = std::fs::File::open(&path)
             .with_context(|| format!("opening {} (generate the world first)", path.display()))?;
         let prefix = format!("{task}-{split}-");
+        let needle = format!("\"id\":\"{prefix}");
         let mut scenes = Vec::new();
         let mut images = Vec::new();
         for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
             let line = line.with_context(|| format!("{}: line {}", path.display(), i + 1))?;
             // Cheap prefix test before parsing: the id is the first field written.
-            if !line.contains(&format!("\"id\":\"{prefix}")) {
+            if !line.contains(&needle) {
                 continue;
             }
             let scene: Scene = serde_json::from_str(&line)
