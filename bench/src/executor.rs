@@ -49,10 +49,7 @@ impl Backend for CostlyModule {
                         scores: vec![0.9],
                     })
                 }
-                Request::Vqa { .. } => Ok(Response::Answer {
-                    text: "yes".into(),
-                    score: 1.0,
-                }),
+                Request::Vqa { .. } => Ok(Response::answer("yes", 1.0)),
                 _ => Err(ModuleError::new(kind, "unsupported")),
             })
             .collect();

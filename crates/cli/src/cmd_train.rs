@@ -46,6 +46,10 @@ pub struct TrainArgs {
     /// Validate and checkpoint every N steps (1 to 10 000 000; default: the schedule's).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     eval_every: Option<u64>,
+    /// `all`: rebuild only these models (comma-separated names, as for one model); the
+    /// others keep their installed weights and manifest entries.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<i32> {
@@ -79,7 +83,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<i32> {
             seed: args.world_seed,
             ..WorldSpec::default()
         };
-        let summaries = train_all(&world, &opts, &work, &weights, &ModelName::all())?;
+        let models = if args.only.is_empty() {
+            ModelName::all()
+        } else {
+            args.only
+                .iter()
+                .map(|m| ModelName::parse(m))
+                .collect::<anyhow::Result<Vec<_>>>()
+                .context("--only")?
+        };
+        let summaries = train_all(&world, &opts, &work, &weights, &models)?;
         println!(
             "{:<28} {:>10} {:>8}  best validation",
             "model", "params", "seconds"

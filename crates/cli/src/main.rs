@@ -2,6 +2,7 @@
 
 mod backends;
 mod cmd_demo;
+mod cmd_distill;
 mod cmd_eval;
 mod cmd_generate;
 mod cmd_model;
@@ -38,6 +39,8 @@ enum Command {
     Model(cmd_model::ModelArgs),
     /// Train an embedded model on the world.
     Train(cmd_train::TrainArgs),
+    /// One SDVP step: distil a task's teacher into the student behind a module.
+    Distill(Box<cmd_distill::DistillArgs>),
 }
 
 fn main() {
@@ -51,6 +54,7 @@ fn main() {
         Command::Generate(a) => cmd_generate::run(*a),
         Command::Model(a) => cmd_model::run(a),
         Command::Train(a) => cmd_train::run(a),
+        Command::Distill(a) => cmd_distill::run(*a),
     };
     match result {
         Ok(code) => std::process::exit(code),

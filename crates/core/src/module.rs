@@ -109,7 +109,9 @@ impl Request {
 /// Every `score` is a confidence in [0, 1] in what the response says, so distillation can
 /// filter any module's labels by one rule ([`Response::confidence`]):
 /// * `Detections.scores`: per box, the detector's probability that the box shows the object;
-/// * `Answer.score`: the probability of `text` under the model;
+/// * `Answer.score`: the probability of `text` under the model; a closed-vocabulary model
+///   also gives `alternatives`, its whole distribution (best first), which soft-label
+///   distillation learns from;
 /// * `Verdict.score`: the confidence in `yes` as given (P(yes) when yes, 1 − P(yes) when
 ///   not), so a sure "no" scores 1, never 0;
 /// * `Choice.scores`: per option, the model's probability (or relative score) of it.
@@ -126,6 +128,8 @@ pub enum Response {
         text: String,
         #[serde(with = "crate::num::f32_json")]
         score: f32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        alternatives: Vec<Alternative>,
     },
     Verdict {
         yes: bool,
@@ -146,7 +150,23 @@ pub enum Response {
     },
 }
 
+/// One answer of a closed-vocabulary model's distribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alternative {
+    pub text: String,
+    #[serde(with = "crate::num::f32_json")]
+    pub p: f32,
+}
+
 impl Response {
+    /// An answer without a distribution.
+    pub fn answer(text: impl Into<String>, score: f32) -> Self {
+        Response::Answer {
+            text: text.into(),
+            score,
+            alternatives: Vec::new(),
+        }
+    }
     /// The model's confidence in this response, in [0, 1] (see the type's docs): the top
     /// box's score for detections (0 when nothing was found: an empty list carries no score
     /// to trust), the chosen option's score for a choice, 1 for depth and text.

@@ -73,10 +73,10 @@ impl ScriptedBackend {
                 let scores = vec![1.0; boxes.len()];
                 Ok(Response::Detections { boxes, scores })
             }
-            Request::Vqa { question, .. } => Ok(Response::Answer {
-                text: pick(&self.script.vqa, question, kind)?.clone(),
-                score: 1.0,
-            }),
+            Request::Vqa { question, .. } => Ok(Response::answer(
+                pick(&self.script.vqa, question, kind)?.clone(),
+                1.0,
+            )),
             Request::Verify { text, .. } => Ok(Response::Verdict {
                 yes: *pick(&self.script.verify, text, kind)?,
                 score: 1.0,

@@ -32,7 +32,7 @@ use std::path::Path;
 
 pub const TRACE_SCHEMA: &str = "sdvp.trace/1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProgramStyle {
     /// VisProg-style `VAR=MODULE(arg=value,...)` lines.

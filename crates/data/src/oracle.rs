@@ -107,7 +107,7 @@ impl OracleBackend {
             Request::Vqa { image, question } => {
                 let scene = self.scene(image, kind)?;
                 vqa(scene, &image.region(), question)
-                    .map(|text| Response::Answer { text, score: 1.0 })
+                    .map(|text| Response::answer(text, 1.0))
                     .map_err(|m| ModuleError::new(kind, m))
             }
             Request::Verify { image, text } => {

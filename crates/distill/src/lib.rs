@@ -7,10 +7,13 @@
 //! 3. [`replay`]: a label is kept only if it is confident enough and, substituted back into
 //!    its program in place of the student's answer, leads to the gold final answer. The
 //!    program is re-executed with every other call answered from the trace, so no model runs.
-//!
-//! What remains (fine-tuning the student on the kept labels with a forgetting guard) needs
-//! tensors and lives with the models.
+//! 4. [`finetune`]: the student behind `vqa` learns the kept labels (soft or hard) with a
+//!    guard against forgetting: KL to the frozen pre-step student on replay data;
+//! 5. [`step`]: one step of the whole (one module, one task), resumable, writing a module
+//!    set that the next step starts from.
 
+pub mod finetune;
 pub mod label;
 pub mod mine;
 pub mod replay;
+pub mod step;

@@ -35,10 +35,7 @@ impl Backend for Student {
                 }),
                 Request::Vqa { image, .. } => {
                     let odd = image.source.bytes().last().is_some_and(|b| b % 2 == 1);
-                    Ok(Response::Answer {
-                        text: if odd { "blue" } else { "red" }.into(),
-                        score: 0.6,
-                    })
+                    Ok(Response::answer(if odd { "blue" } else { "red" }, 0.6))
                 }
                 _ => Err(ModuleError::new(kind, "unsupported")),
             })
@@ -60,10 +57,10 @@ impl Backend for Teacher {
         requests
             .iter()
             .map(|r| match r {
-                Request::Vqa { image, .. } => Ok(Response::Answer {
-                    text: "red".into(),
-                    score: if image.source == "img3" { 0.2 } else { 0.95 },
-                }),
+                Request::Vqa { image, .. } => Ok(Response::answer(
+                    "red",
+                    if image.source == "img3" { 0.2 } else { 0.95 },
+                )),
                 _ => Err(ModuleError::new(kind, "teacher answers VQA only")),
             })
             .collect()
@@ -170,12 +167,7 @@ fn a_wrong_teacher_is_filtered_out_by_replay() {
         }
         fn run_batch(&self, _k: ModuleKind, r: &[Request]) -> Vec<Result<Response, ModuleError>> {
             r.iter()
-                .map(|_| {
-                    Ok(Response::Answer {
-                        text: "green".into(),
-                        score: 0.99,
-                    })
-                })
+                .map(|_| Ok(Response::answer("green", 0.99)))
                 .collect()
         }
     }

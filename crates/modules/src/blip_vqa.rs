@@ -8,6 +8,7 @@
 use crate::common::{fail_all, Answers, BatchCrops, Checkpoint};
 use crate::images::ImageCache;
 use candle_core::{DType, Device, Tensor};
+use sdvp_core::module::Alternative;
 use sdvp_core::{Backend, ModuleKind, Request, Response};
 use sdvp_models::blip::BlipForQuestionAnswering;
 use sdvp_models::preprocess::ImageProcessor;
@@ -152,12 +153,38 @@ impl BlipVqa {
         &self.processor
     }
 
+    /// The response of one row of probabilities over `options.answers`: the best answer
+    /// (the first on ties) with the whole distribution, best first.
+    fn ranked(&self, probs: &[f32]) -> Response {
+        let mut alternatives: Vec<Alternative> = self
+            .options
+            .answers
+            .iter()
+            .zip(probs)
+            .map(|(text, &p)| Alternative {
+                text: text.clone(),
+                p,
+            })
+            .collect();
+        // Stable: equal probabilities keep the list's order.
+        alternatives.sort_by(|a, b| b.p.total_cmp(&a.p));
+        let (text, score) = alternatives
+            .first()
+            .map(|a| (a.text.clone(), a.p))
+            .unwrap_or_default();
+        Response::Answer {
+            text,
+            score,
+            alternatives,
+        }
+    }
+
     /// Answers for `(image, question)` pairs, in order.
     pub fn answer(
         &self,
         images: &[image::RgbImage],
         questions: &[String],
-    ) -> anyhow::Result<Vec<(String, f32)>> {
+    ) -> anyhow::Result<Vec<Response>> {
         if images.is_empty() {
             return Ok(Vec::new());
         }
@@ -172,25 +199,7 @@ impl BlipVqa {
                 self.model
                     .rank_answers(&emb, Some(&q.attention_mask), cand, Some(cmask))?;
             let probs = sdvp_models::ops::softmax_last_dim(&scores)?.to_vec2::<f32>()?;
-            return Ok(probs
-                .into_iter()
-                .map(|row| {
-                    let (best, p) =
-                        row.iter()
-                            .enumerate()
-                            .fold(
-                                (0, f32::NEG_INFINITY),
-                                |acc, (i, &p)| {
-                                    if p > acc.1 {
-                                        (i, p)
-                                    } else {
-                                        acc
-                                    }
-                                },
-                            );
-                    (self.options.answers[best].clone(), p)
-                })
-                .collect());
+            return Ok(probs.into_iter().map(|row| self.ranked(&row)).collect());
         }
         let scored: Vec<(Vec<u32>, f64)> = match self.options.decode {
             Decode::Greedy => self.model.generate_greedy_scored(
@@ -234,8 +243,8 @@ impl BlipVqa {
         scored
             .into_iter()
             .map(|(ids, lp)| {
-                Ok((
-                    self.tokenizer.decode(&ids)?.trim().to_string(),
+                Ok(Response::answer(
+                    self.tokenizer.decode(&ids)?.trim(),
                     lp.exp() as f32,
                 ))
             })
@@ -261,11 +270,9 @@ impl Backend for BlipVqa {
         let imgs: Vec<image::RgbImage> =
             batch.ok.iter().map(|(_, c, _)| c.pixels.clone()).collect();
         let qs: Vec<String> = batch.ok.iter().map(|(_, _, q)| q.clone()).collect();
-        let results = self.answer(&imgs, &qs).map(|v| {
-            v.into_iter()
-                .map(|(text, score)| Ok(Response::Answer { text, score }))
-                .collect()
-        });
+        let results = self
+            .answer(&imgs, &qs)
+            .map(|v| v.into_iter().map(Ok).collect());
         batch.finish(kind, results)
     }
 }

@@ -54,7 +54,14 @@ fn same_alone_and_batched(b: &dyn Backend, kind: ModuleKind, requests: &[Request
             a.len() == b.len() && a.iter().zip(b).all(|(p, q)| (p - q).abs() <= tol)
         };
         match (x, y) {
-            (Response::Answer { text: a, score: s }, Response::Answer { text: b, score: t }) => {
+            (
+                Response::Answer {
+                    text: a, score: s, ..
+                },
+                Response::Answer {
+                    text: b, score: t, ..
+                },
+            ) => {
                 assert_eq!(a, b);
                 assert!((s - t).abs() <= 1e-5, "{s} vs {t}");
             }

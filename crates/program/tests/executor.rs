@@ -56,10 +56,10 @@ impl Backend for HashBackend {
                         let scores = vec![0.5; boxes.len()];
                         Ok(Response::Detections { boxes, scores })
                     }
-                    Request::Vqa { .. } => Ok(Response::Answer {
-                        text: ["yes", "no", "red", "blue"][(h % 4) as usize].to_string(),
-                        score: 0.9,
-                    }),
+                    Request::Vqa { .. } => Ok(Response::answer(
+                        ["yes", "no", "red", "blue"][(h % 4) as usize],
+                        0.9,
+                    )),
                     _ => Err(ModuleError::new(kind, "unsupported")),
                 }
             })

@@ -171,7 +171,7 @@ fn call_outcome(c: &CallRecord) -> String {
         (_, Some(e)) => format!("<span class=err>{}</span>", escape(e)),
         (Some(r), None) => escape(&match r {
             Response::Detections { boxes, .. } => format!("{} box(es)", boxes.len()),
-            Response::Answer { text, score } => format!("{text} ({score:.2})"),
+            Response::Answer { text, score, .. } => format!("{text} ({score:.2})"),
             Response::Verdict { yes, score } => {
                 format!("{} ({score:.2})", if *yes { "yes" } else { "no" })
             }

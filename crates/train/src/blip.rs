@@ -212,6 +212,33 @@ impl BlipTrainee {
         })
     }
 
+    /// Adds items beyond the attribute questions (a teacher's task sub-tasks): `train` to
+    /// the training items, the first `val_limit` of `val` (boxes jittered once, seeded) to
+    /// the validation items.
+    pub fn add_items(
+        &mut self,
+        train: Vec<VqaItem>,
+        val: Vec<VqaItem>,
+        val_limit: usize,
+        seed: u64,
+    ) {
+        self.train_items.extend(train);
+        let mut vrng = SplitMix64::derive_named(seed, &["vqa-val-extra"], 0);
+        let mut extra: Vec<(VqaItem, BBox)> = val
+            .into_iter()
+            .map(|it| {
+                let s = &self.val.scenes[it.scene];
+                let b = it.object_box.map_or(s.full_box(), |b| {
+                    jitter_box(b, s.width, s.height, 0.15, &mut vrng)
+                });
+                (it, b)
+            })
+            .collect();
+        vrng.shuffle(&mut extra);
+        extra.truncate(val_limit);
+        self.val_items.extend(extra);
+    }
+
     fn pixels(&self, scenes: &SplitScenes, regions: &[(usize, BBox)]) -> Result<Tensor> {
         let crops: Vec<image::RgbImage> = regions
             .iter()
@@ -302,7 +329,11 @@ impl Trainee for BlipTrainee {
         let mut by_attr: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
         let mut correct = 0usize;
         for ((it, _), g) in self.val_items.iter().zip(&got) {
-            let attr = it.question.split_whitespace().nth(1).unwrap_or("?");
+            let attr = if it.question.starts_with("What ") {
+                it.question.split_whitespace().nth(1).unwrap_or("?")
+            } else {
+                "yes_no_or_choice"
+            };
             let e = by_attr.entry(attr).or_default();
             e.1 += 1;
             if *g == it.answer {

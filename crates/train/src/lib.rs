@@ -3,7 +3,8 @@
 //! task's training split each, through one resumable loop with model selection on val.
 //!
 //! Data flows one way: world scenes → items → [`runner::train`] → a Hugging Face checkpoint
-//! in `RUN/best`. Nothing here knows about programs or module sets.
+//! in `RUN/best`. A teacher also learns its task's own sub-tasks: the calls the task's gold
+//! programs make on the oracle ([`subtask_items`]); nothing here knows about module sets.
 
 pub mod blip;
 pub mod chart;
@@ -15,6 +16,7 @@ pub mod package;
 pub mod plan;
 pub mod runner;
 pub mod scenes;
+pub mod subtask_items;
 pub mod vocab;
 
 pub use plan::{train_model, ModelName, TrainOptions};

@@ -112,6 +112,7 @@ pub fn teacher_answers() -> Vec<String> {
     sdvp_data::scene::Attr::ALL
         .iter()
         .flat_map(|a| a.values().iter().map(|v| v.to_string()))
+        .chain(["yes".to_string(), "no".to_string()])
         .collect()
 }
 
@@ -232,7 +233,39 @@ pub fn train_all(
             }),
         );
     }
-    let (embedded, teachers) = module_sets(&summaries);
+    // Models not rebuilt this time keep what the existing manifest says of them.
+    let mut all = summaries.clone();
+    let previous: Value = std::fs::read_to_string(weights.join("manifest.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    if let Some(prev) = previous["models"].as_object() {
+        for (name, entry) in prev {
+            if summaries.contains_key(name) {
+                continue;
+            }
+            for (f, h) in entry["files"].as_object().into_iter().flatten() {
+                files.insert(f.clone(), h.clone());
+            }
+            manifest_models.insert(name.clone(), entry.clone());
+            let best: Vec<(String, f64)> = entry["metrics"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                .collect();
+            let s: RunSummary = serde_json::from_value(json!({
+                "name": name, "seed": entry["seed"], "schedule": entry["schedule"],
+                "params": entry["params"], "best_step": entry["best_step"], "best": best,
+                "seconds": entry["seconds"], "train_items": 0,
+            }))
+            .with_context(|| {
+                format!("{}: entry {name}", weights.join("manifest.json").display())
+            })?;
+            all.insert(name.clone(), s);
+        }
+    }
+    let (embedded, teachers) = module_sets(&all);
     write_json_atomic(&embedded, &weights.join("modules.json"))?;
     for (t, set) in &teachers {
         let dir = weights.join("teachers").join(t);

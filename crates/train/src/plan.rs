@@ -10,6 +10,7 @@ use crate::depth::{DepthTarget, DepthTrainee, DptSize};
 use crate::detect::{DetectTrainee, OwlSize};
 use crate::runner::{train, RunDir, RunSummary, Schedule, Trainee};
 use crate::scenes::SplitScenes;
+use crate::subtask_items::task_vqa_items;
 use crate::vocab::world_words;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
@@ -223,7 +224,15 @@ pub fn train_model(
             } else {
                 BlipSize::TEACHER
             };
-            Box::new(BlipTrainee::new(
+            // A teacher learns its task's own sub-tasks too (train split; val for selection).
+            let extra = match model {
+                ModelName::TeacherVqa(t) => Some((
+                    task_vqa_items(world, t, &train_scenes, &run.join("subtasks-train"))?,
+                    task_vqa_items(world, t, &val_scenes, &run.join("subtasks-val"))?,
+                )),
+                _ => None,
+            };
+            let mut trainee = BlipTrainee::new(
                 size,
                 &words,
                 &run.join("assets"),
@@ -231,7 +240,11 @@ pub fn train_model(
                 val_scenes,
                 opts.seed,
                 val_items,
-            )?)
+            )?;
+            if let Some((train, val)) = extra {
+                trainee.add_items(train, val, val_items, opts.seed);
+            }
+            Box::new(trainee)
         }
         ModelName::Detect | ModelName::TeacherDetect(_) => {
             let size = if *model == ModelName::Detect {

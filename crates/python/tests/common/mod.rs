@@ -54,10 +54,9 @@ pub fn answer(req: &Request) -> Result<Response, ModuleError> {
             let scores = boxes.iter().map(|_| 0.9).collect();
             Response::Detections { boxes, scores }
         }
-        Request::Vqa { .. } => Response::Answer {
-            text: ["red", "blue", "2", "yes", "no"][(h % 5) as usize].into(),
-            score: 0.5,
-        },
+        Request::Vqa { .. } => {
+            Response::answer(["red", "blue", "2", "yes", "no"][(h % 5) as usize], 0.5)
+        }
         Request::Verify { .. } => Response::Verdict {
             yes: h.is_multiple_of(2),
             score: (h % 100) as f32 / 100.0,

@@ -1,0 +1,235 @@
+//! `sdvp distill` on the shipped embedded default and a tiny world: a step killed with
+//! SIGKILL and started again ends with the same bytes as an uninterrupted one; the step's
+//! module set runs programs; no test question or test image is ever read.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn sdvp() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sdvp"))
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn world(dir: &Path) -> PathBuf {
+    let w = dir.join("world");
+    let out = sdvp()
+        .args([
+            "world", "generate", "--scale", "tiny", "--seed", "3", "--out",
+        ])
+        .arg(&w)
+        .output()
+        .unwrap();
+    ok(out, "world generate");
+    w
+}
+
+/// A small step: every label kept (no confidence or replay filter), so the tiny world
+/// gives data to train on.
+fn step_args(world: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    [
+        "distill",
+        "--task",
+        "gqa-world",
+        "--mine-limit",
+        "24",
+        "--min-confidence",
+        "0",
+        "--no-consistency",
+        "--steps",
+        "12",
+        "--eval-every",
+        "3",
+        "--batch",
+        "4",
+        "--replay-batch",
+        "4",
+        "--replay-items",
+        "12",
+        "--val-items",
+        "8",
+        "--seed",
+        "5",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|s| s.to_string())
+    .chain([
+        "--data".to_string(),
+        world.display().to_string(),
+        "--out".to_string(),
+        out.display().to_string(),
+    ])
+    .collect()
+}
+
+#[test]
+fn killed_step_resumes_to_the_same_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = world(dir.path());
+    let a = dir.path().join("a");
+    let printed = ok(
+        sdvp().args(step_args(&w, &a, &[])).output().unwrap(),
+        "run a",
+    );
+    assert!(printed.contains("kept"), "{printed}");
+
+    let b = dir.path().join("b");
+    let mut child = sdvp()
+        .args(step_args(&w, &b, &[]))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = b.join("train/ckpt/trainer_state.json");
+    let start = Instant::now();
+    while !state.is_file() && start.elapsed() < Duration::from_secs(300) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(state.is_file(), "no checkpoint appeared");
+    assert!(
+        !b.join("step.json").is_file(),
+        "the step finished before it could be killed; the test proves nothing"
+    );
+    ok(
+        sdvp().args(step_args(&w, &b, &[])).output().unwrap(),
+        "resumed run b",
+    );
+
+    let mut compared = 0;
+    for f in [
+        "train/best/model.safetensors",
+        "train/best/config.json",
+        "train/best/tokenizer.json",
+        "kept.jsonl",
+        "labels.jsonl",
+        "train/metrics.jsonl",
+        "data/metadata.jsonl",
+    ] {
+        let x = std::fs::read(a.join(f)).unwrap();
+        let y = std::fs::read(b.join(f)).unwrap();
+        assert!(!x.is_empty(), "{f} is empty");
+        assert!(
+            x == y,
+            "{f} differs between the uninterrupted and the resumed step"
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, 7);
+    let kept = std::fs::read_to_string(a.join("kept.jsonl")).unwrap();
+    assert!(kept.lines().count() > 3, "{} kept", kept.lines().count());
+
+    // The step is a module set: gold programs run on it, the distilled vqa answering.
+    let set = std::fs::read_to_string(a.join("modules.json")).unwrap();
+    assert!(set.contains("train/best"), "{set}");
+    let e = dir.path().join("eval");
+    let o = sdvp()
+        .args([
+            "eval",
+            "--task",
+            "gqa-world",
+            "--split",
+            "val",
+            "--limit",
+            "6",
+        ])
+        .arg("--data")
+        .arg(&w)
+        .arg("--modules")
+        .arg(&a)
+        .arg("--out")
+        .arg(&e)
+        .output()
+        .unwrap();
+    ok(o, "eval on the step's module set");
+    let traces = std::fs::read_to_string(e.join("traces.jsonl")).unwrap();
+    let vqa_calls = traces.matches("train/best@sha256").count();
+    assert!(vqa_calls > 0, "no call answered by the distilled student");
+}
+
+#[test]
+fn distillation_never_reads_a_test_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = world(dir.path());
+    let mut removed = 0;
+    for task in ["gqa-world", "nlvr-world", "attr-world", "pretrain"] {
+        std::fs::remove_file(w.join(task).join("test.jsonl")).unwrap();
+        removed += 1;
+    }
+    for e in std::fs::read_dir(w.join("images")).unwrap() {
+        let p = e.unwrap().path();
+        if p.to_string_lossy().contains("-test-") {
+            std::fs::remove_file(p).unwrap();
+            removed += 1;
+        }
+    }
+    assert!(removed > 10, "{removed} files");
+    // Hard labels and no guard: the switches work too.
+    let out = dir.path().join("step");
+    let printed = ok(
+        sdvp()
+            .args(step_args(
+                &w,
+                &out,
+                &["--labels", "hard", "--lambda", "0", "--steps", "2"],
+            ))
+            .output()
+            .unwrap(),
+        "distill without test files",
+    );
+    assert!(printed.contains("replay 12 generic"), "{printed}");
+    assert!(out.join("train/best/model.safetensors").is_file());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("step.json")).unwrap()).unwrap();
+    assert_eq!(report["lambda"], 0.0);
+    assert_eq!(report["hard_labels"], true);
+}
+
+#[test]
+fn bad_flags_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, value) in [
+        ("--lambda", "-1"),
+        ("--lambda", "nan"),
+        ("--min-confidence", "1.5"),
+        ("--lr", "0"),
+        ("--mine-limit", "0"),
+        ("--steps", "0"),
+    ] {
+        let o = sdvp()
+            .args(["distill", "--data", "w", "--task", "gqa-world", "--out"])
+            .arg(dir.path())
+            .arg(format!("{flag}={value}"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{flag}={value} accepted");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(flag), "{flag}={value}: {err}");
+    }
+    let o = sdvp()
+        .args([
+            "distill",
+            "--data",
+            "w",
+            "--task",
+            "gqa-world",
+            "--module",
+            "detect",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--module detect"));
+}
