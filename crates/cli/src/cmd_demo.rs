@@ -33,10 +33,10 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 0)]
     world_seed: u64,
     /// Test questions per task and style (1 to 1 000 000).
-    #[arg(long, default_value_t = 200, value_parser = crate::cmd_world::usize_range(1, 1_000_000))]
+    #[arg(long, default_value_t = 400, value_parser = crate::cmd_world::usize_range(1, 1_000_000))]
     limit: usize,
     /// Training questions mined per style in each SDVP step (1 to 10 000 000).
-    #[arg(long, default_value_t = 300, value_parser = crate::cmd_world::usize_range(1, 10_000_000))]
+    #[arg(long, default_value_t = 1000, value_parser = crate::cmd_world::usize_range(1, 10_000_000))]
     mine_limit: usize,
     /// Fine-tuning steps of each SDVP step (1 to 1 000 000).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -238,7 +238,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
             steps: args.distill_steps,
             batch: 16,
             replay_batch: 16,
-            lr: 2e-4,
+            lr: 5e-4,
             replay_items: 800,
             earlier: earlier.clone(),
             val_items: 300,

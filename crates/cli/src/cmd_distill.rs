@@ -69,7 +69,7 @@ pub struct DistillArgs {
     #[arg(long, default_value_t = 1.0, value_parser = f64_range(0.0, 100.0))]
     pub lambda: f64,
     /// Optimizer steps (1 to 1 000 000).
-    #[arg(long, default_value_t = 150, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub steps: u64,
     /// Kept sub-tasks per step (1 to 4096).
     #[arg(long, default_value_t = 16, value_parser = usize_range(1, 4096))]
@@ -78,7 +78,7 @@ pub struct DistillArgs {
     #[arg(long, default_value_t = 16, value_parser = usize_range(1, 4096))]
     pub replay_batch: usize,
     /// Learning rate (1e-7 to 0.1).
-    #[arg(long, default_value_t = 2e-4, value_parser = f64_range(1e-7, 0.1))]
+    #[arg(long, default_value_t = 5e-4, value_parser = f64_range(1e-7, 0.1))]
     pub lr: f64,
     /// Generic-corpus items in the replay pool (0 to 1 000 000).
     #[arg(long, default_value_t = 800, value_parser = usize_range(0, 1_000_000))]
@@ -168,6 +168,13 @@ impl DistillArgs {
     }
 }
 
+fn metrics(m: &[(String, f64)]) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One line per stage, for the terminal.
 pub fn describe(r: &StepReport) -> String {
     let c = &r.counts;
@@ -177,19 +184,7 @@ pub fn describe(r: &StepReport) -> String {
         .map(|(k, v)| format!("{k} {v}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let best = r
-        .training
-        .best
-        .iter()
-        .map(|(k, v)| format!("{k} {v:.4}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let before = r
-        .before
-        .iter()
-        .map(|(k, v)| format!("{k} {v:.4}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let (before, best) = (metrics(&r.before), metrics(&r.training.best));
     format!(
         "{task} vqa: {p} programs -> {m} sub-tasks, {l} labelled by the teacher; filter: {reasons}; \
          kept {k} (+{oov} outside the vocabulary); replay {rg} generic + {re} earlier; \

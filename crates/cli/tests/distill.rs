@@ -178,11 +178,7 @@ fn distillation_never_reads_a_test_split() {
     let out = dir.path().join("step");
     let printed = ok(
         sdvp()
-            .args(step_args(
-                &w,
-                &out,
-                &["--labels", "hard", "--lambda", "0", "--steps", "2"],
-            ))
+            .args(step_args(&w, &out, &["--labels", "hard", "--lambda", "0"]))
             .output()
             .unwrap(),
         "distill without test files",

@@ -14,7 +14,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use image::RgbImage;
 use sdvp_core::rng::SplitMix64;
-use sdvp_models::blip::vqa::soft_target_loss;
+use sdvp_models::blip::vqa::{answer_rows, soft_target_loss};
 use sdvp_models::blip::{BlipForQuestionAnswering, Config};
 use sdvp_models::preprocess::ImageProcessor;
 use sdvp_models::tokenize::{Padding, TextTokenizer};
@@ -66,26 +66,6 @@ pub struct VqaDistill {
     val_generic: Vec<GoldItem>,
     loss: VqaLoss,
     device: Device,
-}
-
-/// `[n, t]` rows `[DEC] tokens… [SEP] pad…` of `answers` and their mask.
-fn answer_rows(
-    tokenizer: &TextTokenizer,
-    answers: &[String],
-    bos: u32,
-    device: &Device,
-) -> Result<(Tensor, Tensor)> {
-    let (mut ids, mask) = tokenizer.encode_batch_vec(answers)?;
-    for row in &mut ids {
-        if let Some(first) = row.first_mut() {
-            *first = bos;
-        }
-    }
-    let (n, t) = (ids.len(), ids.first().map_or(0, Vec::len));
-    Ok((
-        Tensor::from_vec(ids.concat(), (n, t), device)?,
-        Tensor::from_vec(mask.concat(), (n, t), device)?,
-    ))
 }
 
 /// Loads a BLIP VQA checkpoint directory into a trainable VarMap.

@@ -24,6 +24,7 @@ use sdvp_modules::images::{ImageCache, DEFAULT_CACHE_BYTES};
 use sdvp_modules::ModulesSpec;
 use sdvp_train::runner::{train, RunDir, RunSummary, Schedule, Trainee};
 use sdvp_train::scenes::{crop, SplitScenes};
+use sdvp_train::subtask_items::task_vqa_items;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -301,7 +302,12 @@ fn generic_items(world: &Path, split: &str, n: usize, seed: u64) -> Result<Vec<G
     let mut items = sdvp_train::blip::vqa_items(&scenes, seed);
     SplitMix64::derive_named(seed, &["generic", split], 0).shuffle(&mut items);
     items.truncate(n);
-    Ok(items
+    Ok(gold_items(&scenes, items))
+}
+
+/// Items of `scenes` with their crops cut (at the exact boxes: validation and replay).
+fn gold_items(scenes: &SplitScenes, items: Vec<sdvp_train::blip::VqaItem>) -> Vec<GoldItem> {
+    items
         .into_iter()
         .map(|it| {
             let s = &scenes.scenes[it.scene];
@@ -314,7 +320,7 @@ fn generic_items(world: &Path, split: &str, n: usize, seed: u64) -> Result<Vec<G
                 answer: it.answer,
             }
         })
-        .collect())
+        .collect()
 }
 
 fn load_examples(world: &Path, task: &str, split: &str, limit: usize) -> Result<Vec<Example>> {
@@ -483,37 +489,19 @@ pub fn run_step(spec: &StepSpec) -> Result<StepReport> {
         }
     }
 
-    // Validation: the task's val sub-tasks (gold programs on the oracle) and generic val.
-    let val_examples = load_examples(&spec.world, &spec.task, "val", spec.val_items)?;
-    let oracle = sdvp_data::OracleBackend::load(&spec.world)?;
-    let pairs = sdvp_eval::subtasks::gold_subtasks(
-        &val_examples,
-        &spec.task,
-        "val",
-        &oracle,
-        &out.join("val-subtasks"),
-    )?;
-    let vqa_pairs: Vec<(&Request, String)> = pairs
-        .iter()
-        .filter_map(|(q, r)| match (q, r) {
-            (Request::Vqa { .. }, Response::Answer { text, .. }) => Some((q, text.clone())),
-            _ => None,
-        })
-        .take(spec.val_items)
-        .collect();
-    let vreqs: Vec<&Request> = vqa_pairs.iter().map(|(q, _)| *q).collect();
-    let val_task: Vec<GoldItem> = crops_of(&cache, &vreqs)?
-        .into_iter()
-        .zip(&vqa_pairs)
-        .filter_map(|(c, (q, a))| match q {
-            Request::Vqa { question, .. } => Some(GoldItem {
-                pixels: c,
-                question: question.clone(),
-                answer: a.clone(),
-            }),
-            _ => None,
-        })
-        .collect();
+    // Validation: the task's val sub-tasks (its gold programs on the oracle, labels from the
+    // scene graphs) and generic val.
+    let val_scenes = SplitScenes::load(&spec.world, &spec.task, "val", Some(spec.val_items))?;
+    let mut val_task = gold_items(
+        &val_scenes,
+        task_vqa_items(
+            &spec.world,
+            &spec.task,
+            &val_scenes,
+            &out.join("val-subtasks"),
+        )?,
+    );
+    val_task.truncate(spec.val_items);
     let val_generic = generic_items(&spec.world, "val", spec.val_items, spec.seed)?;
     counts.val_task = val_task.len();
     counts.val_generic = val_generic.len();

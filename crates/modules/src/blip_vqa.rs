@@ -10,6 +10,7 @@ use crate::images::ImageCache;
 use candle_core::{DType, Device, Tensor};
 use sdvp_core::module::Alternative;
 use sdvp_core::{Backend, ModuleKind, Request, Response};
+use sdvp_models::blip::vqa::answer_rows;
 use sdvp_models::blip::BlipForQuestionAnswering;
 use sdvp_models::preprocess::ImageProcessor;
 use sdvp_models::tokenize::{Padding, TextTokenizer};
@@ -80,28 +81,6 @@ pub struct BlipVqa {
     candidates: Option<(Tensor, Tensor)>,
     checkpoint: Checkpoint,
     device: Device,
-}
-
-/// Question ids as BERT writes them (`[CLS] … [SEP]`) and answers as BLIP's decoder reads
-/// them: the same, with `[CLS]` replaced by `[DEC]`.
-fn answer_rows(
-    tokenizer: &TextTokenizer,
-    texts: &[String],
-    bos: u32,
-    device: &Device,
-) -> anyhow::Result<(Tensor, Tensor)> {
-    let (mut ids, mask) = tokenizer.encode_batch_vec(texts)?;
-    for row in &mut ids {
-        if let Some(first) = row.first_mut() {
-            *first = bos;
-        }
-    }
-    let n = ids.len();
-    let t = ids.first().map_or(0, Vec::len);
-    Ok((
-        Tensor::from_vec(ids.concat(), (n, t), device)?,
-        Tensor::from_vec(mask.concat(), (n, t), device)?,
-    ))
 }
 
 impl BlipVqa {

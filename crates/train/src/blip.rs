@@ -248,17 +248,8 @@ impl BlipTrainee {
     }
 
     fn answer_ids(&self, answers: &[&str]) -> Result<(Tensor, Tensor)> {
-        let (mut ids, mask) = self.tokenizer.encode_batch_vec(answers)?;
-        for row in &mut ids {
-            if let Some(first) = row.first_mut() {
-                *first = 5;
-            }
-        }
-        let (n, t) = (ids.len(), ids.first().map_or(0, Vec::len));
-        Ok((
-            Tensor::from_vec(ids.concat(), (n, t), &self.device)?,
-            Tensor::from_vec(mask.concat(), (n, t), &self.device)?,
-        ))
+        let bos = self.model.config().text_config.bos_token_id;
+        sdvp_models::blip::vqa::answer_rows(&self.tokenizer, answers, bos, &self.device)
     }
 
     /// Greedy answers of `(scene, region, question)` triples of `scenes`.

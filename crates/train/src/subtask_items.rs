@@ -19,15 +19,25 @@ pub fn task_vqa_items(
     work: &Path,
 ) -> Result<Vec<VqaItem>> {
     let split = scenes.split.as_str();
-    let examples = sdvp_data::loaders::load_task(world, task, split)?.examples;
-    let oracle = sdvp_data::OracleBackend::load(world)?;
-    let pairs = sdvp_eval::subtasks::gold_subtasks(&examples, task, split, &oracle, work)?;
     let index: HashMap<&str, usize> = scenes
         .scenes
         .iter()
         .enumerate()
         .map(|(i, s)| (s.id.as_str(), i))
         .collect();
+    // Only the examples whose images are loaded, and an oracle that knows only those scenes:
+    // nothing of another split is read.
+    let examples: Vec<_> = sdvp_data::loaders::load_task(world, task, split)?
+        .examples
+        .into_iter()
+        .filter(|e| {
+            e.images
+                .iter()
+                .all(|i| index.contains_key(i.image.source.as_str()))
+        })
+        .collect();
+    let oracle = sdvp_data::OracleBackend::new(scenes.scenes.iter().cloned());
+    let pairs = sdvp_eval::subtasks::gold_subtasks(&examples, task, split, &oracle, work)?;
     Ok(pairs
         .into_iter()
         .filter_map(|(q, r)| match (q, r) {

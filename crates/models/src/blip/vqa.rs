@@ -14,6 +14,28 @@ use super::BlipForQuestionAnswering;
 use crate::ops;
 use candle_core::{DType, Result, Tensor, D};
 
+/// Answers as BLIP's decoder reads them: `[n, t]` rows `[DEC] tokens… [SEP] pad…` (the
+/// tokenizer's `[CLS] … [SEP]` with `[CLS]` replaced by `bos`, `text_config.bos_token_id`)
+/// and their 1/0 mask.
+pub fn answer_rows<S: AsRef<str>>(
+    tokenizer: &crate::tokenize::TextTokenizer,
+    answers: &[S],
+    bos: u32,
+    device: &candle_core::Device,
+) -> anyhow::Result<(Tensor, Tensor)> {
+    let (mut ids, mask) = tokenizer.encode_batch_vec(answers)?;
+    for row in &mut ids {
+        if let Some(first) = row.first_mut() {
+            *first = bos;
+        }
+    }
+    let (n, t) = (ids.len(), ids.first().map_or(0, Vec::len));
+    Ok((
+        Tensor::from_vec(ids.concat(), (n, t), device)?,
+        Tensor::from_vec(mask.concat(), (n, t), device)?,
+    ))
+}
+
 /// Per-position weights 1/0 of the targets `answer_ids[:, 1:]`.
 fn target_weights(answer_ids: &Tensor, answer_mask: Option<&Tensor>) -> Result<Tensor> {
     let (b, t) = answer_ids.dims2()?;
