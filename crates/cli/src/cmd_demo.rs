@@ -155,6 +155,79 @@ fn write_direct_programs(
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
+type Results<'a> = BTreeMap<(ProgramStyle, &'a str, String), Cell>;
+
+const COLUMNS: [(&str, &str); 5] = [
+    ("base", "Base"),
+    ("step1", "+SDVP step 1 (gqa vqa)"),
+    ("step2", "+SDVP step 2 (nlvr vqa)"),
+    ("replace", "Replace-with-teacher"),
+    ("teacher", "Teacher alone"),
+];
+
+/// The report's tables, one per style.
+fn get_table(results: &Results) -> Vec<sdvp_report::comparison::Table> {
+    STYLES
+        .iter()
+        .map(|&style| sdvp_report::comparison::Table {
+            title: match style {
+                ProgramStyle::Step => "Step programs (VisProg-style)".into(),
+                ProgramStyle::Python => "Python programs (ViperGPT-style)".into(),
+            },
+            columns: COLUMNS.iter().map(|(_, c)| c.to_string()).collect(),
+            rows: TASKS
+                .iter()
+                .map(|&task| {
+                    let cell = |col: &str| results.get(&(style, task, col.to_string())).copied();
+                    sdvp_report::comparison::Row {
+                        task: task.to_string(),
+                        unseen: task == UNSEEN,
+                        cells: COLUMNS
+                            .iter()
+                            .map(|(k, _)| cell(k).map(|c| c.accuracy))
+                            .collect(),
+                        n: cell("base").map_or(0, |c| c.n),
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn write_report(
+    out: &Path,
+    tables: &[sdvp_report::comparison::Table],
+    limit: usize,
+) -> anyhow::Result<()> {
+    let images: Vec<(String, String)> = STEPS
+        .iter()
+        .enumerate()
+        .map(|(i, task)| {
+            (
+                format!(
+                    "SDVP step {}: fine-tuning vqa on {task} (loss and validation)",
+                    i + 1
+                ),
+                format!("sdvp/step-{}/train/curves.png", i + 1),
+            )
+        })
+        .filter(|(_, p)| out.join(p).is_file())
+        .collect();
+    let note = format!(
+        "Gold programs on each task's test split ({limit} questions per cell) with the embedded \
+         default; SDVP distils each target task's VQA teacher into the BLIP student, one task \
+         after the other; attr-world is never trained on."
+    );
+    let html = sdvp_report::comparison::comparison_html(
+        "sdvp demo: stepwise distillation on the embedded default",
+        &note,
+        tables,
+        &images,
+    );
+    let path = out.join("report.html");
+    std::fs::write(&path, html).with_context(|| format!("writing {}", path.display()))
+}
+
 fn cell_json(c: Option<Cell>) -> Value {
     c.map_or(Value::Null, |c| json!(c.accuracy))
 }
@@ -201,7 +274,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
         limit: args.limit,
     };
     // results[style][task][column]
-    let mut results: BTreeMap<(ProgramStyle, &str, String), Cell> = BTreeMap::new();
+    let mut results: Results = BTreeMap::new();
 
     println!("[2/6] base: gold programs on the embedded default (test)");
     for task in TASKS {
@@ -367,14 +440,16 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
         let _ = writeln!(md, "- {l}");
     }
     let _ = writeln!(md, "\nTotal time: {:.0} s", start.elapsed().as_secs_f64());
+    write_report(&args.out, &get_table(&results), args.limit)?;
     println!("\n{md}");
     sdvp_eval::write_json_atomic(&args.out.join("summary.json"), &summary)?;
     let path = args.out.join("summary.md");
     std::fs::write(&path, &md).with_context(|| format!("writing {}", path.display()))?;
     println!(
-        "summary: {} and {}",
+        "summary: {}, {} and {}",
         path.display(),
-        args.out.join("summary.json").display()
+        args.out.join("summary.json").display(),
+        args.out.join("report.html").display()
     );
     Ok(0)
 }

@@ -2,36 +2,10 @@
 //! SIGKILL and started again ends with the same bytes as an uninterrupted one; the step's
 //! module set runs programs; no test question or test image is ever read.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+mod common;
 
-fn sdvp() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sdvp"))
-}
-
-fn ok(out: Output, what: &str) -> String {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn world(dir: &Path) -> PathBuf {
-    let w = dir.join("world");
-    let out = sdvp()
-        .args([
-            "world", "generate", "--scale", "tiny", "--seed", "3", "--out",
-        ])
-        .arg(&w)
-        .output()
-        .unwrap();
-    ok(out, "world generate");
-    w
-}
+use common::{kill_at_first_checkpoint, ok, sdvp, world};
+use std::path::Path;
 
 /// A small step: every label kept (no confidence or replay filter), so the tiny world
 /// gives data to train on.
@@ -84,22 +58,10 @@ fn killed_step_resumes_to_the_same_weights() {
     assert!(printed.contains("kept"), "{printed}");
 
     let b = dir.path().join("b");
-    let mut child = sdvp()
-        .args(step_args(&w, &b, &[]))
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let state = b.join("train/ckpt/trainer_state.json");
-    let start = Instant::now();
-    while !state.is_file() && start.elapsed() < Duration::from_secs(300) {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    assert!(state.is_file(), "no checkpoint appeared");
-    assert!(
-        !b.join("step.json").is_file(),
-        "the step finished before it could be killed; the test proves nothing"
+    kill_at_first_checkpoint(
+        &step_args(&w, &b, &[]),
+        &b.join("train/ckpt/trainer_state.json"),
+        &b.join("step.json"),
     );
     ok(
         sdvp().args(step_args(&w, &b, &[])).output().unwrap(),

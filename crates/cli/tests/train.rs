@@ -1,35 +1,10 @@
 //! `sdvp train`: a run killed with SIGKILL and started again ends with the same bytes as an
 //! uninterrupted run, and training never reads a test split.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+mod common;
 
-fn sdvp() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sdvp"))
-}
-
-fn ok(out: Output, what: &str) {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn world(dir: &Path) -> PathBuf {
-    let w = dir.join("world");
-    let out = sdvp()
-        .args([
-            "world", "generate", "--scale", "tiny", "--seed", "3", "--out",
-        ])
-        .arg(&w)
-        .output()
-        .unwrap();
-    ok(out, "world generate");
-    w
-}
+use common::{kill_at_first_checkpoint, ok, sdvp, world};
+use std::path::Path;
 
 fn train_args(world: &Path, out: &Path) -> Vec<String> {
     [
@@ -67,22 +42,10 @@ fn killed_run_resumes_to_the_same_weights() {
     ok(sdvp().args(train_args(&w, &a)).output().unwrap(), "run a");
 
     let b = dir.path().join("b");
-    let mut child = sdvp()
-        .args(train_args(&w, &b))
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let state = b.join("ckpt/trainer_state.json");
-    let start = Instant::now();
-    while !state.is_file() && start.elapsed() < Duration::from_secs(120) {
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    assert!(state.is_file(), "no checkpoint appeared");
-    assert!(
-        !b.join("summary.json").is_file(),
-        "the run finished before it could be killed; the test proves nothing"
+    kill_at_first_checkpoint(
+        &train_args(&w, &b),
+        &b.join("ckpt/trainer_state.json"),
+        &b.join("summary.json"),
     );
     ok(
         sdvp().args(train_args(&w, &b)).output().unwrap(),

@@ -518,6 +518,16 @@ pub fn run_step(spec: &StepSpec) -> Result<StepReport> {
     )?;
     let before = trainee.validate()?;
     let run = RunDir::new(out.join("train"));
+    if !run.metrics().is_file() {
+        // Step 0 of the validation curves: the student as the step found it.
+        std::fs::create_dir_all(&run.root)
+            .with_context(|| format!("creating {}", run.root.display()))?;
+        let mut rec = json!({"step": 0, "split": "val"});
+        for (k, v) in &before {
+            rec[format!("val_{k}")] = json!(v);
+        }
+        write_jsonl_atomic(&run.metrics(), &[rec])?;
+    }
     let training = train(
         &format!("sdvp {} vqa", spec.task),
         &trainee,

@@ -4,7 +4,10 @@
 //! (the source image with the crop region and any boxes drawn, and the crop itself), its
 //! outputs and model calls, with failures highlighted. An index page lists all programs
 //! with their answers and, when the trace carries one, the gold answer.
+//!
+//! [`comparison`] draws run comparisons (tables and SVG bar charts) for `sdvp demo`.
 
+pub mod comparison;
 mod draw;
 mod html;
 
