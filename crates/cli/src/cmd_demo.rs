@@ -194,11 +194,95 @@ fn get_table(results: &Results) -> Vec<sdvp_report::comparison::Table> {
         .collect()
 }
 
+/// Per question type of `task`/`style`: Base, after the last step, replace-with-teacher.
+fn type_table(
+    out: &Path,
+    task: &str,
+    style: ProgramStyle,
+) -> anyhow::Result<sdvp_report::comparison::Table> {
+    let last = format!("sdvp-step{}", STEPS.len());
+    let runs = [
+        ("base", "Base"),
+        (last.as_str(), "+SDVP (last step)"),
+        ("replace-teacher", "Replace-with-teacher"),
+    ];
+    let mut per: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, (run, _)) in runs.iter().enumerate() {
+        let path = out
+            .join("eval")
+            .join(format!("{run}-{task}-{}", style.as_str()))
+            .join("metrics.json");
+        let m: Value = serde_json::from_str(
+            &std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("{}: not JSON", path.display()))?;
+        for (qt, v) in m["per_question_type"].as_object().into_iter().flatten() {
+            let row = per
+                .entry(qt.clone())
+                .or_insert_with(|| vec![None; runs.len()]);
+            row[i] = v["accuracy"].as_f64();
+            counts.insert(qt.clone(), v["total"].as_u64().unwrap_or(0) as usize);
+        }
+    }
+    Ok(sdvp_report::comparison::Table {
+        title: format!(
+            "{task}, {} programs: accuracy per question type",
+            style.as_str()
+        ),
+        columns: runs.iter().map(|(_, c)| c.to_string()).collect(),
+        rows: per
+            .into_iter()
+            .map(|(qt, cells)| sdvp_report::comparison::Row {
+                n: counts.get(&qt).copied().unwrap_or(0),
+                task: qt,
+                unseen: false,
+                cells,
+            })
+            .collect(),
+    })
+}
+
 fn write_report(
     out: &Path,
+    world: &Path,
     tables: &[sdvp_report::comparison::Table],
     limit: usize,
 ) -> anyhow::Result<()> {
+    let mut all = tables.to_vec();
+    for style in STYLES {
+        all.push(type_table(out, STEPS[0], style)?);
+    }
+    // Rationales of the target task's answers that SDVP fixed or broke.
+    let mut links = Vec::new();
+    let mut resolver = sdvp_report::ImageResolver::new(vec![world.to_path_buf()]);
+    for style in STYLES {
+        let read = |run: &str| {
+            sdvp_core::trace::read_traces(
+                &out.join("eval")
+                    .join(format!("{run}-{}-{}", STEPS[0], style.as_str()))
+                    .join("traces.jsonl"),
+            )
+        };
+        let (fixed, broken) = sdvp_report::comparison::changed_answers(
+            &read("base")?,
+            &read(&format!("sdvp-step{}", STEPS.len()))?,
+        );
+        for (what, traces) in [("fixed", fixed), ("broken", broken)] {
+            let dir = format!("html/{what}-{}-{}", STEPS[0], style.as_str());
+            sdvp_report::render_traces(&traces, &mut resolver, &out.join(&dir))?;
+            links.push((
+                format!(
+                    "{} {} programs {what} by SDVP: {} questions",
+                    STEPS[0],
+                    style.as_str(),
+                    traces.len()
+                ),
+                format!("{dir}/index.html"),
+            ));
+        }
+    }
     let images: Vec<(String, String)> = STEPS
         .iter()
         .enumerate()
@@ -221,7 +305,8 @@ fn write_report(
     let html = sdvp_report::comparison::comparison_html(
         "sdvp demo: stepwise distillation on the embedded default",
         &note,
-        tables,
+        &all,
+        &links,
         &images,
     );
     let path = out.join("report.html");
@@ -440,7 +525,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
         let _ = writeln!(md, "- {l}");
     }
     let _ = writeln!(md, "\nTotal time: {:.0} s", start.elapsed().as_secs_f64());
-    write_report(&args.out, &get_table(&results), args.limit)?;
+    write_report(&args.out, &world, &get_table(&results), args.limit)?;
     println!("\n{md}");
     sdvp_eval::write_json_atomic(&args.out.join("summary.json"), &summary)?;
     let path = args.out.join("summary.md");

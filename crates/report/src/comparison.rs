@@ -1,7 +1,32 @@
 //! A run-comparison report: tables of accuracies and grouped bar charts, drawn as inline
 //! SVG (text needs no font file), with the training curves beside them.
 
+use sdvp_core::trace::Trace;
+use sdvp_core::value::normalize_answer;
+use std::collections::HashMap;
 use std::fmt::Write as _;
+
+fn right(t: &Trace) -> bool {
+    match (&t.answer, t.gold_answer()) {
+        (Some(a), Some(g)) => normalize_answer(a) == normalize_answer(&g),
+        _ => false,
+    }
+}
+
+/// The traces of `after` whose correctness differs from the same example in `before`:
+/// `(fixed, broken)`, in `after`'s order.
+pub fn changed_answers(before: &[Trace], after: &[Trace]) -> (Vec<Trace>, Vec<Trace>) {
+    let was: HashMap<&str, bool> = before.iter().map(|t| (t.id.as_str(), right(t))).collect();
+    let (mut fixed, mut broken) = (Vec::new(), Vec::new());
+    for t in after {
+        match (was.get(t.id.as_str()), right(t)) {
+            (Some(false), true) => fixed.push(t.clone()),
+            (Some(true), false) => broken.push(t.clone()),
+            _ => {}
+        }
+    }
+    (fixed, broken)
+}
 
 /// One row of a comparison: a task and its accuracy (in [0, 1]) under each column.
 #[derive(Debug, Clone)]
@@ -35,12 +60,16 @@ fn esc(s: &str) -> String {
 
 /// A grouped bar chart of `t`: one group per task, one bar per column, accuracy in %.
 pub fn bar_chart_svg(t: &Table) -> String {
-    let (w, h) = (760.0f64, 340.0f64);
-    let (left, right, top, bottom) = (60.0, 190.0, 40.0, 50.0);
-    let plot_w = w - left - right;
-    let plot_h = h - top - bottom;
     let groups = t.rows.len().max(1) as f64;
     let bars = t.columns.len().max(1) as f64;
+    // Many groups: wider chart, slanted labels.
+    let crowded = groups > 6.0;
+    let left = if crowded { 100.0f64 } else { 60.0 };
+    let (right, top) = (190.0f64, 40.0f64);
+    let bottom = if crowded { 110.0 } else { 50.0 };
+    let plot_w = (groups * bars * 14.0 / 0.8).max(510.0);
+    let (w, h) = (left + plot_w + right, 290.0 + bottom);
+    let plot_h = h - top - bottom;
     let group_w = plot_w / groups;
     let bar_w = (group_w * 0.8) / bars;
     let mut s = String::new();
@@ -85,29 +114,40 @@ pub fn bar_chart_svg(t: &Table) -> String {
                 esc(&t.columns[b]),
                 100.0 * v
             );
-            let _ = write!(
-                s,
-                "<text x='{:.1}' y='{:.1}' text-anchor='middle' font-size='9'>{:.0}</text>",
-                x + bar_w * 0.46,
-                y - 3.0,
-                100.0 * v
-            );
+            if bar_w >= 14.0 {
+                let _ = write!(
+                    s,
+                    "<text x='{:.1}' y='{:.1}' text-anchor='middle' font-size='9'>{:.0}</text>",
+                    x + bar_w * 0.46,
+                    y - 3.0,
+                    100.0 * v
+                );
+            }
         }
         let label = if row.unseen {
             format!("{} (unseen)", row.task)
         } else {
             row.task.clone()
         };
-        let _ = write!(
-            s,
-            "<text x='{:.1}' y='{}' text-anchor='middle'>{}</text><text x='{:.1}' y='{}' text-anchor='middle' font-size='10' fill='#666'>n = {}</text>",
-            left + g as f64 * group_w + group_w / 2.0,
-            top + plot_h + 18.0,
-            esc(&label),
-            left + g as f64 * group_w + group_w / 2.0,
-            top + plot_h + 32.0,
-            row.n
-        );
+        let cx = left + g as f64 * group_w + group_w / 2.0;
+        if crowded {
+            let _ = write!(
+                s,
+                "<text transform='translate({cx:.1},{}) rotate(-35)' text-anchor='end'>{} (n = {})</text>",
+                top + plot_h + 14.0,
+                esc(&label),
+                row.n
+            );
+        } else {
+            let _ = write!(
+                s,
+                "<text x='{cx:.1}' y='{}' text-anchor='middle'>{}</text><text x='{cx:.1}' y='{}' text-anchor='middle' font-size='10' fill='#666'>n = {}</text>",
+                top + plot_h + 18.0,
+                esc(&label),
+                top + plot_h + 32.0,
+                row.n
+            );
+        }
     }
     let _ = write!(
         s,
@@ -118,9 +158,10 @@ pub fn bar_chart_svg(t: &Table) -> String {
     );
     let _ = write!(
         s,
-        "<text x='{}' y='{}' text-anchor='middle'>task</text>",
+        "<text x='{}' y='{}' text-anchor='middle'>{}</text>",
         left + plot_w / 2.0,
-        h - 4.0
+        h - 4.0,
+        if crowded { "question type" } else { "task" }
     );
     for (b, c) in t.columns.iter().enumerate() {
         let y = top + 10.0 + b as f64 * 20.0;
@@ -139,12 +180,13 @@ pub fn bar_chart_svg(t: &Table) -> String {
     s
 }
 
-/// The whole page: a heading, a note, per table the numbers and the chart, then images
-/// (title, path relative to the page).
+/// The whole page: a heading, a note, per table the numbers and the chart, then links
+/// (text, path relative to the page), then images (title, path relative to the page).
 pub fn comparison_html(
     title: &str,
     note: &str,
     tables: &[Table],
+    links: &[(String, String)],
     images: &[(String, String)],
 ) -> String {
     let mut s = String::new();
@@ -183,6 +225,13 @@ pub fn comparison_html(
         }
         s.push_str("</table>");
         s.push_str(&bar_chart_svg(t));
+    }
+    if !links.is_empty() {
+        s.push_str("<h2>Visual rationales</h2><ul>");
+        for (text, path) in links {
+            let _ = write!(s, "<li><a href='{}'>{}</a></li>", esc(path), esc(text));
+        }
+        s.push_str("</ul>");
     }
     for (caption, path) in images {
         let _ = write!(
