@@ -54,7 +54,6 @@ pub struct VqaLoss {
 pub struct VqaDistill {
     varmap: VarMap,
     model: BlipForQuestionAnswering,
-    config_json: serde_json::Value,
     student_dir: PathBuf,
     tokenizer: TextTokenizer,
     processor: ImageProcessor,
@@ -115,30 +114,19 @@ impl VqaDistill {
         }
         let device = Device::Cpu;
         let (varmap, model) = load_trainable(student_dir, &device)?;
-        let config_path = student_dir.join("config.json");
-        let config_json: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(&config_path)
-                .with_context(|| format!("reading {}", config_path.display()))?,
-        )
-        .with_context(|| format!("{}: not JSON", config_path.display()))?;
+        // The checkpoint's own tokenizer and image processor, as the `blip-vqa` module loads them.
+        let ck = sdvp_modules::common::Checkpoint::open("blip-vqa", student_dir)?;
         let cfg = model.config().clone();
-        let tokenizer = TextTokenizer::from_file(
-            &student_dir.join("tokenizer.json"),
+        let tokenizer = ck.tokenizer(
             cfg.text_config.max_position_embeddings,
             cfg.text_config.pad_token_id,
             Padding::Longest,
         )?;
-        let pp = student_dir.join("preprocessor_config.json");
-        let processor = if pp.is_file() {
-            ImageProcessor::from_file(&pp)?
-        } else {
-            ImageProcessor::blip(cfg.vision_config.image_size)
-        };
+        let processor = ck.image_processor(ImageProcessor::blip(cfg.vision_config.image_size))?;
         let candidates = answer_rows(&tokenizer, answers, cfg.text_config.bos_token_id, &device)?;
         let mut me = Self {
             varmap,
             model,
-            config_json,
             student_dir: student_dir.to_path_buf(),
             tokenizer,
             processor,
@@ -163,12 +151,19 @@ impl VqaDistill {
         Ok(me)
     }
 
+    /// Pixel values and question tokens of `(crop, question)` pairs.
+    fn inputs<'a>(
+        &self,
+        items: impl Iterator<Item = (&'a RgbImage, &'a str)>,
+    ) -> Result<(Tensor, sdvp_models::tokenize::Batch)> {
+        let (crops, qs): (Vec<RgbImage>, Vec<&str>) = items.map(|(p, q)| (p.clone(), q)).unzip();
+        let px = self.processor.to_tensor(&crops, &self.device)?;
+        Ok((px, self.tokenizer.encode_batch(&qs, &self.device)?))
+    }
+
     /// Sequence log-probabilities `[b, n]` of every candidate answer.
     fn scores(&self, items: &[&SoftItem]) -> Result<Tensor> {
-        let crops: Vec<RgbImage> = items.iter().map(|it| it.pixels.clone()).collect();
-        let px = self.processor.to_tensor(&crops, &self.device)?;
-        let qs: Vec<&str> = items.iter().map(|it| it.question.as_str()).collect();
-        let q = self.tokenizer.encode_batch(&qs, &self.device)?;
+        let (px, q) = self.inputs(items.iter().map(|it| (&it.pixels, it.question.as_str())))?;
         let emb = self
             .model
             .encode(&px, &q.input_ids, Some(&q.attention_mask))?;
@@ -204,10 +199,7 @@ impl VqaDistill {
     pub fn answer(&self, items: &[GoldItem]) -> Result<Vec<String>> {
         let mut out = Vec::with_capacity(items.len());
         for chunk in items.chunks(64) {
-            let crops: Vec<RgbImage> = chunk.iter().map(|it| it.pixels.clone()).collect();
-            let px = self.processor.to_tensor(&crops, &self.device)?;
-            let qs: Vec<&str> = chunk.iter().map(|it| it.question.as_str()).collect();
-            let q = self.tokenizer.encode_batch(&qs, &self.device)?;
+            let (px, q) = self.inputs(chunk.iter().map(|it| (&it.pixels, it.question.as_str())))?;
             let gen = self
                 .model
                 .generate_greedy(&px, &q.input_ids, Some(&q.attention_mask), 10)?;
@@ -272,8 +264,8 @@ impl Trainee for VqaDistill {
     }
     fn export(&self, dir: &Path) -> Result<()> {
         sdvp_train::export::write_weights(&self.varmap, dir)?;
-        sdvp_train::vocab::write_json(&self.config_json, &dir.join("config.json"))?;
         for f in [
+            "config.json",
             "tokenizer.json",
             "tokenizer_config.json",
             "preprocessor_config.json",

@@ -129,28 +129,13 @@ impl Adapter for ClosedVocabulary {
 /// One program re-run against `backend` (the replay filter's runner).
 pub fn run_one(backend: &dyn Backend, job: &Job, style: ProgramStyle) -> Trace {
     let mut out: Option<Trace> = None;
-    let config = SchedulerConfig::default();
-    let jobs = std::slice::from_ref(job);
-    match style {
-        ProgramStyle::Step => {
-            sdvp_program::exec::run_step_programs_streaming(
-                &sdvp_program::steps::Registry::visual_reasoning(Default::default()),
-                backend,
-                config,
-                jobs,
-                |_, t| out = Some(t),
-            );
-        }
-        ProgramStyle::Python => {
-            sdvp_python::run_python_programs_streaming(
-                backend,
-                config,
-                jobs,
-                &Default::default(),
-                |_, t| out = Some(t),
-            );
-        }
-    }
+    sdvp_eval::run_programs(
+        style,
+        backend,
+        SchedulerConfig::default(),
+        std::slice::from_ref(job),
+        |_, t| out = Some(t),
+    );
     out.unwrap_or_else(|| Trace::new(job.id.clone(), style, job.source.clone()))
 }
 

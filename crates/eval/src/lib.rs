@@ -243,6 +243,33 @@ fn example_meta(ex: &Example) -> BTreeMap<String, serde_json::Value> {
     ])
 }
 
+/// Runs `jobs` as programs of `style` (the visual-reasoning step registry, or the Python
+/// sandbox with its default limits), calling `done` as each finishes.
+pub fn run_programs(
+    style: ProgramStyle,
+    backend: &dyn Backend,
+    config: SchedulerConfig,
+    jobs: &[Job],
+    done: impl FnMut(usize, Trace),
+) -> sdvp_core::scheduler::SchedulerStats {
+    match style {
+        ProgramStyle::Step => sdvp_program::exec::run_step_programs_streaming(
+            &sdvp_program::steps::Registry::visual_reasoning(Default::default()),
+            backend,
+            config,
+            jobs,
+            done,
+        ),
+        ProgramStyle::Python => sdvp_python::run_python_programs_streaming(
+            backend,
+            config,
+            jobs,
+            &Default::default(),
+            done,
+        ),
+    }
+}
+
 /// Runs and scores `examples` (already limited and sharded by [`select_examples`]).
 pub fn evaluate(
     spec: &EvalSpec,
@@ -383,22 +410,7 @@ pub fn evaluate(
         scores.add(&trace);
         bar.inc(1);
     };
-    let stats = match spec.style {
-        ProgramStyle::Step => sdvp_program::exec::run_step_programs_streaming(
-            &sdvp_program::steps::Registry::visual_reasoning(Default::default()),
-            backend,
-            config,
-            &jobs,
-            on_done,
-        ),
-        ProgramStyle::Python => sdvp_python::run_python_programs_streaming(
-            backend,
-            config,
-            &jobs,
-            &Default::default(),
-            on_done,
-        ),
-    };
+    let stats = run_programs(spec.style, backend, config, &jobs, on_done);
     bar.finish_and_clear();
     if let Some(e) = write_error {
         return Err(e).with_context(|| format!("writing {}", traces_path.display()));
