@@ -43,7 +43,9 @@ def randomize(model, std, norm_std=0.1):
 
 
 def run_sdvp(exe, arch, d, image, texts):
-    cmd = [exe, "model", "run", "--arch", arch, "--weights", d, "--image", image, "--json"]
+    cmd = [exe, "model", "run", "--arch", arch, "--weights", d, "--json"]
+    if image is not None:
+        cmd += ["--image", image]
     for t in texts:
         cmd += ["--text", t]
     out = subprocess.run(cmd, capture_output=True, text=True)

@@ -44,6 +44,10 @@ pub struct DemoArgs {
     /// Weight of the forgetting guard (0 to 100).
     #[arg(long, default_value_t = 1.0, value_parser = crate::cmd_distill::f64_range(0.0, 100.0))]
     lambda: f64,
+    /// Programs: `embedded` (the shipped generator writes them, mistakes included, for the
+    /// test questions and for mining) or `gold` (the dataset's own).
+    #[arg(long, default_value = "embedded", value_parser = ["embedded", "gold"])]
+    pub programs: String,
     /// Training seed of the distillation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -75,9 +79,28 @@ struct Ctx<'a> {
     world: &'a Path,
     out: &'a Path,
     limit: usize,
+    /// `gold` or `embedded`.
+    programs: &'a str,
 }
 
 impl Ctx<'_> {
+    /// The `--programs` value of the test questions of `task` in `style`: gold, or the
+    /// embedded generator's programs (written once into OUT/programs/).
+    fn test_programs(&self, task: &str, style: ProgramStyle) -> anyhow::Result<String> {
+        if self.programs == "gold" {
+            return Ok("gold".into());
+        }
+        let path = self.out.join("programs").join(format!(
+            "{task}-test-{}-{}.jsonl",
+            self.limit,
+            style.as_str()
+        ));
+        crate::programs::write_embedded_programs(
+            self.world, task, "test", style, self.limit, &path,
+        )?;
+        Ok(path.display().to_string())
+    }
+
     fn eval(
         &self,
         name: &str,
@@ -249,6 +272,7 @@ fn write_report(
     world: &Path,
     tables: &[sdvp_report::comparison::Table],
     limit: usize,
+    programs: &str,
 ) -> anyhow::Result<()> {
     let mut all = tables.to_vec();
     for style in STYLES {
@@ -298,9 +322,14 @@ fn write_report(
         .filter(|(_, p)| out.join(p).is_file())
         .collect();
     let note = format!(
-        "Gold programs on each task's test split ({limit} questions per cell) with the embedded \
+        "{} programs on each task's test split ({limit} questions per cell) with the embedded \
          default; SDVP distils each target task's VQA teacher into the BLIP student, one task \
-         after the other; attr-world is never trained on."
+         after the other; attr-world is never trained on.",
+        if programs == "gold" {
+            "Gold"
+        } else {
+            "Embedded-generator"
+        }
     );
     let html = sdvp_report::comparison::comparison_html(
         "sdvp demo: stepwise distillation on the embedded default",
@@ -357,14 +386,28 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
         world: &world,
         out: &args.out,
         limit: args.limit,
+        programs: &args.programs,
     };
     // results[style][task][column]
     let mut results: Results = BTreeMap::new();
 
-    println!("[2/6] base: gold programs on the embedded default (test)");
+    println!(
+        "[2/6] base: {} programs on the embedded default (test)",
+        if args.programs == "gold" {
+            "gold"
+        } else {
+            "generated"
+        }
+    );
     for task in TASKS {
         for style in STYLES {
-            let c = ctx.eval("base", task, style, "embedded", "gold")?;
+            let c = ctx.eval(
+                "base",
+                task,
+                style,
+                "embedded",
+                &ctx.test_programs(task, style)?,
+            )?;
             results.insert((style, task, "base".into()), c);
         }
     }
@@ -385,7 +428,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
             module: "vqa".into(),
             modules: modules.clone(),
             teacher: Some(teacher_dir(task)),
-            programs: "gold".into(),
+            programs: args.programs.clone(),
             style: "both".into(),
             mine_limit: args.mine_limit,
             min_confidence: 0.5,
@@ -412,7 +455,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
         earlier.push(dir);
         for t in TASKS {
             for style in STYLES {
-                let c = ctx.eval(&format!("sdvp-step{}", i + 1), t, style, &modules, "gold")?;
+                let programs = ctx.test_programs(t, style)?;
+                let c = ctx.eval(
+                    &format!("sdvp-step{}", i + 1),
+                    t,
+                    style,
+                    &modules,
+                    &programs,
+                )?;
                 results.insert((style, t, format!("step{}", i + 1)), c);
             }
         }
@@ -428,7 +478,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
         };
         for style in STYLES {
             let spec = format!("embedded,vqa={}", teacher_dir(teacher));
-            let c = ctx.eval("replace-teacher", task, style, &spec, "gold")?;
+            let c = ctx.eval(
+                "replace-teacher",
+                task,
+                style,
+                &spec,
+                &ctx.test_programs(task, style)?,
+            )?;
             results.insert((style, task, "replace".into()), c);
         }
     }
@@ -461,12 +517,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let mut md = String::from("# sdvp demo: stepwise distillation on the embedded default\n\n");
     let _ = writeln!(
         md,
-        "World `{}`; test split, {} questions per task and style (accuracy in %). SDVP steps: \
+        "World `{}`; test split, {} questions per task and style (accuracy in %), {} programs. SDVP steps: \
          vqa on gqa-world, then vqa on nlvr-world (each from the last); attr-world is unseen. \
          Replace-with-teacher: vqa answered by the task's teacher (unseen: the last step's). \
          Teacher alone: the question asked of the teacher on the whole image.\n",
         world.display(),
-        args.limit
+        args.limit,
+        if args.programs == "gold" { "gold" } else { "embedded-generator" }
     );
     let tasks_json = |style: ProgramStyle| -> Value {
         let mut m = serde_json::Map::new();
@@ -491,6 +548,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
             "questions_per_cell": args.limit,
             "steps": STEPS,
             "after_each_step": STYLES.iter().map(|&s| (s.as_str().to_string(), TASKS.iter().map(|&t| (t.to_string(), (1..=STEPS.len()).map(|i| cell_json(get(s, t, &format!("step{i}")))).collect::<Vec<_>>())).collect::<BTreeMap<_, _>>())).collect::<BTreeMap<_, _>>(),
+            "programs": args.programs,
             "mine_limit": args.mine_limit,
             "distill_steps": args.distill_steps,
             "lambda": args.lambda,
@@ -525,7 +583,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
         let _ = writeln!(md, "- {l}");
     }
     let _ = writeln!(md, "\nTotal time: {:.0} s", start.elapsed().as_secs_f64());
-    write_report(&args.out, &world, &get_table(&results), args.limit)?;
+    write_report(
+        &args.out,
+        &world,
+        &get_table(&results),
+        args.limit,
+        &args.programs,
+    )?;
     println!("\n{md}");
     sdvp_eval::write_json_atomic(&args.out.join("summary.json"), &summary)?;
     let path = args.out.join("summary.md");

@@ -42,8 +42,9 @@ pub struct DistillArgs {
     /// The teacher's module set (default: the shipped teachers of --task).
     #[arg(long)]
     pub teacher: Option<String>,
-    /// Programs to mine: `gold`, or a programs file (what `sdvp generate` writes; then
-    /// --style must be step or python).
+    /// Programs to mine: `gold`; `embedded` (the shipped generator writes them, mistakes
+    /// included, into OUT/programs/); or a programs file (what `sdvp generate` writes;
+    /// then --style must be step or python).
     #[arg(long, default_value = "gold")]
     pub programs: String,
     /// step, python or both.
@@ -118,10 +119,35 @@ impl DistillArgs {
             "python" => vec![ProgramStyle::Python],
             other => bail!("--style {other}: expected step, python or both"),
         };
-        let programs = Programs::parse(&self.programs);
-        if programs != Programs::Gold && styles.len() > 1 {
-            bail!("--programs FILE holds one style's programs: give --style step or python");
-        }
+        let programs: Vec<(ProgramStyle, Programs)> = match self.programs.as_str() {
+            "embedded" => styles
+                .iter()
+                .map(|&s| {
+                    let path = self
+                        .out
+                        .join("programs")
+                        .join(format!("{}.jsonl", s.as_str()));
+                    crate::programs::write_embedded_programs(
+                        &self.data,
+                        &self.task,
+                        "train",
+                        s,
+                        self.mine_limit,
+                        &path,
+                    )?;
+                    Ok((s, Programs::File(path)))
+                })
+                .collect::<anyhow::Result<_>>()?,
+            other => {
+                let p = Programs::parse(other);
+                if p != Programs::Gold && styles.len() > 1 {
+                    bail!(
+                        "--programs FILE holds one style's programs: give --style step or python"
+                    );
+                }
+                styles.iter().map(|&s| (s, p.clone())).collect()
+            }
+        };
         let teacher = self.teacher.clone().unwrap_or_else(|| {
             sdvp_modules::set::embedded_dir()
                 .join("teachers")
@@ -134,10 +160,7 @@ impl DistillArgs {
             task: self.task.clone(),
             modules: self.modules.clone(),
             teacher,
-            programs: styles
-                .into_iter()
-                .map(|s| (s, programs.clone()))
-                .collect::<BTreeMap<_, _>>(),
+            programs: programs.into_iter().collect::<BTreeMap<_, _>>(),
             mine_limit: self.mine_limit,
             dedup: !self.no_dedup,
             filter: FilterOptions {

@@ -54,7 +54,7 @@ pub struct GenerateArgs {
     /// Data directory holding TASK/SPLIT.jsonl.
     #[arg(long)]
     data: PathBuf,
-    /// gqa-world, nlvr-world, gqa or nlvr2.
+    /// gqa-world, nlvr-world, attr-world, gqa or nlvr2.
     #[arg(long)]
     task: String,
     #[arg(long, default_value = "val")]
@@ -111,9 +111,10 @@ pub struct GenerateArgs {
     /// Seconds the whole generation may take (0: no limit; at most a year).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
     deadline: u64,
-    /// Weights directory of the embedded generator.
-    #[arg(long, default_value = "weights/generator")]
-    weights: PathBuf,
+    /// Weights directory of the embedded generator (default: the embedded weights'
+    /// `generator/`; see SDVP_WEIGHTS).
+    #[arg(long)]
+    weights: Option<PathBuf>,
     /// Checkpoint directory of the local generator (config.json, *.safetensors,
     /// tokenizer.json).
     #[arg(long)]
@@ -292,7 +293,12 @@ fn generator(
                 .map_err(anyhow::Error::msg)?;
             sdvp_generate::local::load(dir, template)?
         }
-        GeneratorKind::Embedded => Box::new(EmbeddedGenerator::from_dir(&args.weights)?),
+        GeneratorKind::Embedded => Box::new(EmbeddedGenerator::from_dir(
+            &args
+                .weights
+                .clone()
+                .unwrap_or_else(|| sdvp_modules::set::embedded_dir().join("generator")),
+        )?),
         GeneratorKind::Gold => {
             let mut gold = GoldGenerator::from_questions(questions);
             // Real GQA records carry a functional program instead of a gold step program.

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 #[derive(Args)]
 pub struct TrainArgs {
     /// `all` (every shipped checkpoint, installed into --out), or one of: vqa (BLIP VQA
-    /// student), detect (OWL-ViT), clip, depth (DPT), teacher-vqa:TASK, teacher-detect:TASK.
+    /// student), detect (OWL-ViT), clip, depth (DPT), generator (the program writer),
+    /// teacher-vqa:TASK, teacher-detect:TASK.
     model: String,
     /// World directory (`sdvp world generate`); only its train and val splits are read.
     /// `all` generates its own world in --work when this is not given.

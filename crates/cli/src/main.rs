@@ -1,15 +1,18 @@
 //! The `sdvp` command. Thin glue: every command lives in its own file and calls the crates.
 
 mod backends;
+mod cmd_ask;
 mod cmd_demo;
 mod cmd_distill;
 mod cmd_eval;
 mod cmd_generate;
 mod cmd_model;
 mod cmd_program;
+mod cmd_report;
 mod cmd_trace;
 mod cmd_train;
 mod cmd_world;
+mod programs;
 
 use clap::{Parser, Subcommand};
 
@@ -23,10 +26,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Ask one question about an image: a program is written, run and explained.
+    Ask(cmd_ask::AskArgs),
     /// The main job: world, gold programs in both styles, rationales, distillation data path.
     Demo(cmd_demo::DemoArgs),
     /// Check, run and list step or Python programs.
     Program(cmd_program::ProgramArgs),
+    /// Compare evaluation runs in an HTML report: tables, charts, curves, changed answers.
+    Report(cmd_report::ReportArgs),
     /// Render traces as HTML visual rationales.
     Trace(cmd_trace::TraceArgs),
     /// Generate and look at the procedural world.
@@ -46,8 +53,10 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Ask(a) => cmd_ask::run(a),
         Command::Demo(a) => cmd_demo::run(a),
         Command::Program(a) => cmd_program::run(a),
+        Command::Report(a) => cmd_report::run(a),
         Command::Trace(a) => cmd_trace::run(a),
         Command::World(a) => cmd_world::run(a),
         Command::Eval(a) => cmd_eval::run(a),

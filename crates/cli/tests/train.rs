@@ -7,9 +7,13 @@ use common::{kill_at_first_checkpoint, ok, sdvp, world};
 use std::path::Path;
 
 fn train_args(world: &Path, out: &Path) -> Vec<String> {
+    model_args("teacher-vqa:gqa-world", world, out)
+}
+
+fn model_args(model: &str, world: &Path, out: &Path) -> Vec<String> {
     [
         "train",
-        "teacher-vqa:gqa-world",
+        model,
         "--steps",
         "60",
         "--eval-every",
@@ -36,21 +40,27 @@ fn train_args(world: &Path, out: &Path) -> Vec<String> {
 
 #[test]
 fn killed_run_resumes_to_the_same_weights() {
+    killed_run_resumes(train_args);
+}
+
+#[test]
+fn killed_generator_run_resumes_to_the_same_weights() {
+    killed_run_resumes(|w, o| model_args("generator", w, o));
+}
+
+fn killed_run_resumes(args: impl Fn(&Path, &Path) -> Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let w = world(dir.path());
     let a = dir.path().join("a");
-    ok(sdvp().args(train_args(&w, &a)).output().unwrap(), "run a");
+    ok(sdvp().args(args(&w, &a)).output().unwrap(), "run a");
 
     let b = dir.path().join("b");
     kill_at_first_checkpoint(
-        &train_args(&w, &b),
+        &args(&w, &b),
         &b.join("ckpt/trainer_state.json"),
         &b.join("summary.json"),
     );
-    ok(
-        sdvp().args(train_args(&w, &b)).output().unwrap(),
-        "resumed run b",
-    );
+    ok(sdvp().args(args(&w, &b)).output().unwrap(), "resumed run b");
 
     let mut compared = 0;
     for f in [
@@ -95,9 +105,15 @@ fn training_never_reads_a_test_split() {
         std::fs::remove_file(w.join(task).join("test.jsonl")).unwrap();
         removed += 1;
     }
+    // The held-out phrasings are a test split too.
+    for task in ["gqa-world", "nlvr-world", "attr-world"] {
+        std::fs::remove_file(w.join(task).join("heldout.jsonl")).unwrap();
+        removed += 1;
+    }
+    let is_test = |s: &str| s.contains("-test-") || s.contains("-heldout-");
     for e in std::fs::read_dir(w.join("images")).unwrap() {
         let p = e.unwrap().path();
-        if p.to_string_lossy().contains("-test-") {
+        if is_test(&p.to_string_lossy()) {
             std::fs::remove_file(p).unwrap();
             removed += 1;
         }
@@ -107,7 +123,7 @@ fn training_never_reads_a_test_split() {
     let text: String = scenes
         .lines()
         .map(|l| {
-            if l.contains("-test-") {
+            if is_test(l) {
                 poisoned += 1;
                 "{not json, a test scene was here\n".to_string()
             } else {
@@ -120,7 +136,12 @@ fn training_never_reads_a_test_split() {
         removed > 10 && poisoned > 10,
         "{removed} files, {poisoned} scenes"
     );
-    for model in ["teacher-vqa:gqa-world", "teacher-detect:nlvr-world", "clip"] {
+    for model in [
+        "teacher-vqa:gqa-world",
+        "teacher-detect:nlvr-world",
+        "clip",
+        "generator",
+    ] {
         let out = dir.path().join(model.replace(':', "-"));
         let o = sdvp()
             .args([

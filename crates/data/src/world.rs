@@ -7,7 +7,7 @@
 use crate::example::{Example, ImageInput, EXAMPLE_SCHEMA};
 use crate::render::{encode_png, render};
 use crate::scene::{sample_scene, Scene, SceneConfig};
-use crate::tasks::{attr, gqa, nlvr, pretrain, Balancer, Question};
+use crate::tasks::{attr, gqa, heldout, nlvr, pretrain, Balancer, Question};
 use anyhow::Context;
 use sdvp_core::rng::SplitMix64;
 use sdvp_core::ImageRef;
@@ -18,6 +18,22 @@ use std::sync::Mutex;
 
 pub const TASKS: [&str; 4] = ["gqa-world", "nlvr-world", "attr-world", "pretrain"];
 pub const SPLITS: [&str; 3] = ["train", "val", "test"];
+
+/// The split of held-out phrasings (see [`crate::tasks::heldout`]): test-only, never read by
+/// training, written for the tasks that have programs.
+pub const HELDOUT: &str = "heldout";
+
+/// The tasks whose questions have programs (every task but `pretrain`).
+pub const PROGRAM_TASKS: [&str; 3] = ["gqa-world", "nlvr-world", "attr-world"];
+
+/// The splits written for `task`, in file order.
+pub fn splits_of(task: &str) -> Vec<&'static str> {
+    let mut v = SPLITS.to_vec();
+    if PROGRAM_TASKS.contains(&task) {
+        v.push(HELDOUT);
+    }
+    v
+}
 
 /// How big a world to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +58,9 @@ impl Scale {
     pub fn questions(self, split: &str) -> usize {
         match (self, split) {
             (Scale::Tiny, "train") => 60,
+            (Scale::Tiny, HELDOUT) => 20,
+            (Scale::Small, HELDOUT) => 500,
+            (Scale::Full, HELDOUT) => 2_000,
             (Scale::Tiny, _) => 30,
             (Scale::Small, "train") => 10_000,
             (Scale::Small, _) => 1_000,
@@ -180,6 +199,14 @@ fn run_chunk(
             }
         }
     }
+    if split == HELDOUT {
+        // A stream of its own, so the questions are those the split would hold unrephrased.
+        let mut words =
+            SplitMix64::derive_named(cfg.seed, &[task, split, "phrasing"], chunk as u64);
+        for (q, _) in &mut out.items {
+            q.question = heldout::rephrase(&q.question, task == "nlvr-world", &mut words);
+        }
+    }
     // Only scenes some question uses are kept and drawn.
     let used: std::collections::BTreeSet<&str> = out
         .items
@@ -217,7 +244,7 @@ pub fn generate_world(
     std::fs::create_dir_all(&images).with_context(|| format!("creating {}", images.display()))?;
     let mut jobs: Vec<(&str, &str, usize, usize)> = Vec::new();
     for task in TASKS {
-        for split in SPLITS {
+        for split in splits_of(task) {
             let total = cfg.scale.questions(split);
             let mut c = 0;
             while c * CHUNK < total {

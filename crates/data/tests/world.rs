@@ -1,6 +1,8 @@
 //! The generated world: determinism, layout, balance.
 
-use sdvp_data::world::{generate_world, Scale, WorldConfig, SPLITS, TASKS};
+use sdvp_data::world::{
+    generate_world, splits_of, Scale, WorldConfig, HELDOUT, PROGRAM_TASKS, SPLITS, TASKS,
+};
 use sdvp_data::{load_split, ImageStore, OracleBackend};
 use std::collections::BTreeMap;
 
@@ -72,6 +74,45 @@ fn layout_images_and_splits_are_disjoint() {
         assert_eq!(img.dimensions(), (96, 96));
     }
     assert!(oracle.len() > 50);
+}
+
+#[test]
+fn heldout_phrasings_appear_only_in_the_heldout_split() {
+    let dir = gen(2);
+    let mut counted = 0;
+    for task in PROGRAM_TASKS {
+        assert!(splits_of(task).contains(&HELDOUT));
+        for split in SPLITS {
+            for ex in load_split(dir.path(), task, split).expect("load").examples {
+                assert!(
+                    !sdvp_data::tasks::heldout::is_heldout_phrasing(&ex.question),
+                    "{task}/{split}: {}",
+                    ex.question
+                );
+                counted += 1;
+            }
+        }
+        let held = load_split(dir.path(), task, HELDOUT).expect("heldout");
+        assert_eq!(
+            held.examples.len(),
+            Scale::Tiny.questions(HELDOUT),
+            "{task}"
+        );
+        for ex in &held.examples {
+            assert!(
+                sdvp_data::tasks::heldout::is_heldout_phrasing(&ex.question),
+                "{task}: {}",
+                ex.question
+            );
+            assert!(
+                ex.gold_step.is_some() && ex.gold_python.is_some(),
+                "{}",
+                ex.id
+            );
+        }
+    }
+    assert!(!splits_of("pretrain").contains(&HELDOUT));
+    assert_eq!(counted, 3 * (60 + 30 + 30));
 }
 
 #[test]

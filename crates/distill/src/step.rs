@@ -29,7 +29,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Everything one step depends on.
 #[derive(Debug, Clone)]
@@ -417,10 +416,7 @@ pub fn run_step(spec: &StepSpec) -> Result<StepReport> {
     write_jsonl_atomic(&out.join("kept.jsonl"), &kept)?;
 
     // 4. The training items: crops rebuilt from provenance, targets from the teacher.
-    let cache = Arc::new(ImageCache::new(
-        ImageStore::for_world(&spec.world),
-        DEFAULT_CACHE_BYTES,
-    ));
+    let cache = ImageCache::new(ImageStore::for_world(&spec.world), DEFAULT_CACHE_BYTES);
     let reqs: Vec<&Request> = kept.iter().map(|k| &k.subtask.request).collect();
     let crops = crops_of(&cache, &reqs)?;
     export_imagefolder(&out.join("data"), &kept, &crops)?;

@@ -3,16 +3,17 @@
 //! The model itself is trained by a later issue; this file fixes the contract it must meet so
 //! that work can plug in without touching the driver:
 //!
-//! * **Input.** The small model sees no in-context examples (it is trained on the task): its
-//!   conditioning text is [`condition_text`] — a task tag, a style tag and the question.
+//! * **Input.** The small model sees no in-context examples (it is trained on the tasks):
+//!   it is conditioned on the task, the style and the question, in the token layout its
+//!   training used ([`EmbeddedModel::condition`]).
 //! * **Output.** The program text itself, token by token, until the model's end token or
 //!   `max_tokens`; no prose, no fences (extraction still runs, so a stray fence is harmless).
 //! * **Decoding.** Greedy when `temperature == 0`; otherwise softmax sampling with
 //!   temperature and nucleus (`top_p`) cut, from a generator seeded by
 //!   `seed + sample_index`, so a sample is reproducible.
 //!
-//! Until weights exist, [`EmbeddedGenerator::from_dir`] fails with a clear message: a made-up
-//! program would poison every measurement downstream.
+//! The shipped model is a Llama trained by `sdvp train generator` (`weights/generator`);
+//! a missing or damaged checkpoint is a fatal error naming the file and the rebuild command.
 
 use crate::backend::{GenError, GenRequest, Generator};
 use crate::{ProgramStyle, Task};
@@ -23,21 +24,65 @@ use std::path::Path;
 pub trait EmbeddedModel: Send + Sync {
     /// Identity of the weights (e.g. their sha256), part of the cache key.
     fn identity(&self) -> String;
-    fn encode(&self, text: &str) -> Result<Vec<u32>, String>;
+    /// The token ids the model continues with a program for `question`.
+    fn condition(
+        &self,
+        task: Task,
+        style: ProgramStyle,
+        question: &str,
+    ) -> Result<Vec<u32>, String>;
     fn decode(&self, ids: &[u32]) -> Result<String, String>;
     fn end_token(&self) -> u32;
+    /// The longest sequence (condition and program) the model can read, if bounded:
+    /// decoding stops there, and the cut program fails validation like any other.
+    fn max_len(&self) -> Option<usize> {
+        None
+    }
     /// Logits over the vocabulary for the token following `ids` (conditioning + generated).
     fn next_logits(&self, ids: &[u32]) -> Result<Vec<f32>, String>;
+    /// Sequences decoded together, starting from `conditions`; by default each row is
+    /// stepped alone through [`EmbeddedModel::next_logits`].
+    fn batch<'a>(&'a self, conditions: &[Vec<u32>]) -> Result<Box<dyn BatchLogits + 'a>, String> {
+        let logits = conditions
+            .iter()
+            .map(|c| self.next_logits(c))
+            .collect::<Result<_, _>>()?;
+        Ok(Box::new(Sequential {
+            model: self,
+            rows: conditions.to_vec(),
+            logits,
+        }))
+    }
 }
 
-/// The conditioning text of the small generator.
-pub fn condition_text(task: Task, style: ProgramStyle, question: &str) -> String {
-    format!(
-        "<task:{}> <style:{}>\n{}\n",
-        task.as_str(),
-        style.as_str(),
-        question.trim()
-    )
+/// A batch being decoded: the logits of each row's next token, and one token per row
+/// appended at a time.
+pub trait BatchLogits {
+    fn logits(&self) -> &[Vec<f32>];
+    fn push(&mut self, tokens: &[u32]) -> Result<(), String>;
+}
+
+struct Sequential<'a, M: ?Sized> {
+    model: &'a M,
+    rows: Vec<Vec<u32>>,
+    logits: Vec<Vec<f32>>,
+}
+
+impl<M: EmbeddedModel + ?Sized> BatchLogits for Sequential<'_, M> {
+    fn logits(&self) -> &[Vec<f32>] {
+        &self.logits
+    }
+    fn push(&mut self, tokens: &[u32]) -> Result<(), String> {
+        for (row, &t) in self.rows.iter_mut().zip(tokens) {
+            row.push(t);
+        }
+        self.logits = self
+            .rows
+            .iter()
+            .map(|r| self.model.next_logits(r))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
 }
 
 /// Choose the next token from logits per the decoding contract above.
@@ -94,38 +139,106 @@ impl EmbeddedGenerator {
         Self { model }
     }
 
-    /// Load the trained generator from `dir`. No trained generator exists yet, so this
-    /// always explains what is missing instead of pretending.
+    /// Load the trained generator from `dir` (`config.json`, `model.safetensors`,
+    /// `tokenizer.json`).
     pub fn from_dir(dir: &Path) -> Result<Self, GenError> {
-        Err(GenError::fatal(format!(
-            "the embedded program generator has no weights yet (looked in {}): it is trained \
-             by a later part of the project; use --generator gold or openai for now",
-            dir.display()
-        )))
+        let model = crate::embedded_model::LlamaProgramModel::load(dir)?;
+        Ok(Self::new(Box::new(model)))
     }
 
-    fn one(&self, r: &GenRequest) -> Result<String, GenError> {
-        let mut ids = self
-            .model
-            .encode(&condition_text(r.task, r.style, &r.question))
-            .map_err(GenError::fatal)?;
-        let start = ids.len();
-        let mut rng = SplitMix64::new(r.sampling.seed.wrapping_add(r.sample_index as u64));
-        for _ in 0..r.sampling.max_tokens {
-            let logits = self.model.next_logits(&ids).map_err(GenError::request)?;
-            let Some(next) =
-                pick_token(&logits, r.sampling.temperature, r.sampling.top_p, &mut rng)
-            else {
-                return Err(GenError::request("the model produced no finite logits"));
-            };
-            if next == self.model.end_token() {
+    /// Decodes `requests` together (one batch), each with its own sampling settings and
+    /// random stream.
+    fn batch(&self, requests: &[GenRequest]) -> Vec<Result<String, GenError>> {
+        let mut results: Vec<Option<Result<String, GenError>>> = vec![None; requests.len()];
+        let mut rows = Vec::new();
+        let mut conditions = Vec::new();
+        for (i, r) in requests.iter().enumerate() {
+            match self.model.condition(r.task, r.style, &r.question) {
+                Ok(c) => {
+                    rows.push(i);
+                    conditions.push(c);
+                }
+                Err(e) => results[i] = Some(Err(GenError::request(e))),
+            }
+        }
+        if let Err(e) = self.decode_rows(requests, &rows, &conditions, &mut results) {
+            for &i in &rows {
+                results[i].get_or_insert_with(|| Err(GenError::request(e.clone())));
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(GenError::request("not decoded"))))
+            .collect()
+    }
+
+    fn decode_rows(
+        &self,
+        requests: &[GenRequest],
+        rows: &[usize],
+        conditions: &[Vec<u32>],
+        results: &mut [Option<Result<String, GenError>>],
+    ) -> Result<(), String> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let eos = self.model.end_token();
+        let mut dec = self.model.batch(conditions)?;
+        let mut rngs: Vec<SplitMix64> = rows
+            .iter()
+            .map(|&i| {
+                let s = &requests[i].sampling;
+                SplitMix64::new(s.seed.wrapping_add(requests[i].sample_index as u64))
+            })
+            .collect();
+        let mut out: Vec<Vec<u32>> = vec![Vec::new(); rows.len()];
+        let mut done = vec![false; rows.len()];
+        let longest = conditions.iter().map(Vec::len).max().unwrap_or(0);
+        for step in 0.. {
+            let mut next = vec![eos; rows.len()];
+            for (k, &i) in rows.iter().enumerate() {
+                let s = &requests[i].sampling;
+                if done[k] {
+                    continue;
+                }
+                if step >= s.max_tokens as usize {
+                    done[k] = true;
+                    continue;
+                }
+                match pick_token(&dec.logits()[k], s.temperature, s.top_p, &mut rngs[k]) {
+                    None => {
+                        results[i] = Some(Err(GenError::request(
+                            "the model produced no finite logits",
+                        )));
+                        done[k] = true;
+                    }
+                    Some(t) if t == eos => done[k] = true,
+                    Some(t) => {
+                        out[k].push(t);
+                        next[k] = t;
+                    }
+                }
+            }
+            let full = self
+                .model
+                .max_len()
+                .is_some_and(|m| longest + step + 1 >= m);
+            if done.iter().all(|d| *d) || full {
                 break;
             }
-            ids.push(next);
+            dec.push(&next)?;
         }
-        self.model.decode(&ids[start..]).map_err(GenError::request)
+        for (k, &i) in rows.iter().enumerate() {
+            if results[i].is_none() {
+                results[i] = Some(self.model.decode(&out[k]).map_err(GenError::request));
+            }
+        }
+        Ok(())
     }
 }
+
+/// How many requests are decoded together.
+const BATCH: usize = 32;
 
 impl Generator for EmbeddedGenerator {
     fn backend(&self) -> String {
@@ -135,7 +248,7 @@ impl Generator for EmbeddedGenerator {
         self.model.identity()
     }
     fn generate(&self, requests: &[GenRequest]) -> Vec<Result<String, GenError>> {
-        requests.iter().map(|r| self.one(r)).collect()
+        requests.chunks(BATCH).flat_map(|c| self.batch(c)).collect()
     }
 }
 
@@ -151,8 +264,13 @@ mod tests {
         fn identity(&self) -> String {
             "speller".into()
         }
-        fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
-            Ok(text.bytes().map(u32::from).collect())
+        fn condition(
+            &self,
+            _task: Task,
+            _style: ProgramStyle,
+            question: &str,
+        ) -> Result<Vec<u32>, String> {
+            Ok(question.bytes().map(u32::from).collect())
         }
         fn decode(&self, ids: &[u32]) -> Result<String, String> {
             Ok(ids.iter().map(|&i| i as u8 as char).collect())
@@ -161,8 +279,7 @@ mod tests {
             0
         }
         fn next_logits(&self, ids: &[u32]) -> Result<Vec<f32>, String> {
-            let prefix = condition_text(Task::GqaWorld, ProgramStyle::Step, "q").len();
-            let pos = ids.len() - prefix;
+            let pos = ids.len() - 1;
             let want = self.0.get(pos).copied().map(u32::from).unwrap_or(0);
             let mut l = vec![0.0; 256];
             l[want as usize] = 50.0;
@@ -199,7 +316,12 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.stops_run());
-        assert!(err.message.contains("no weights"));
+        assert!(err.message.contains("/nowhere"), "{}", err.message);
+        assert!(
+            err.message.contains("sdvp train generator"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

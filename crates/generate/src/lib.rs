@@ -17,6 +17,7 @@
 pub mod backend;
 pub mod cache;
 pub mod embedded;
+pub mod embedded_model;
 pub mod extract;
 pub mod gold;
 pub mod gqa;
@@ -47,6 +48,10 @@ pub enum Task {
     /// NLVR-style true/false statements about a pair of world scenes.
     #[serde(rename = "nlvr-world")]
     NlvrWorld,
+    /// Attribute questions about one world scene in wordings of their own (the task no
+    /// module is distilled on); prompts share gqa-world's examples.
+    #[serde(rename = "attr-world")]
+    AttrWorld,
     /// Real GQA (everyday photographs).
     #[serde(rename = "gqa")]
     Gqa,
@@ -56,12 +61,19 @@ pub enum Task {
 }
 
 impl Task {
-    pub const ALL: [Task; 4] = [Task::GqaWorld, Task::NlvrWorld, Task::Gqa, Task::Nlvr2];
+    pub const ALL: [Task; 5] = [
+        Task::GqaWorld,
+        Task::NlvrWorld,
+        Task::AttrWorld,
+        Task::Gqa,
+        Task::Nlvr2,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Task::GqaWorld => "gqa-world",
             Task::NlvrWorld => "nlvr-world",
+            Task::AttrWorld => "attr-world",
             Task::Gqa => "gqa",
             Task::Nlvr2 => "nlvr2",
         }
@@ -89,7 +101,9 @@ impl std::str::FromStr for Task {
             .into_iter()
             .find(|t| t.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown task `{s}` (expected gqa-world, nlvr-world, gqa or nlvr2)")
+                format!(
+                    "unknown task `{s}` (expected gqa-world, nlvr-world, attr-world, gqa or nlvr2)"
+                )
             })
     }
 }

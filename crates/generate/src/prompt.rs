@@ -50,8 +50,8 @@ impl Default for PromptOptions {
 /// The worked examples the library holds for a task and style.
 pub fn library(task: Task, style: ProgramStyle) -> &'static [Example] {
     match (task, style) {
-        (Task::GqaWorld, ProgramStyle::Step) => lib::GQA_WORLD_STEP,
-        (Task::GqaWorld, ProgramStyle::Python) => lib::GQA_WORLD_PYTHON,
+        (Task::GqaWorld | Task::AttrWorld, ProgramStyle::Step) => lib::GQA_WORLD_STEP,
+        (Task::GqaWorld | Task::AttrWorld, ProgramStyle::Python) => lib::GQA_WORLD_PYTHON,
         (Task::NlvrWorld, ProgramStyle::Step) => lib::NLVR_WORLD_STEP,
         (Task::NlvrWorld, ProgramStyle::Python) => lib::NLVR_WORLD_PYTHON,
         (Task::Gqa, ProgramStyle::Step) => lib::GQA_STEP,

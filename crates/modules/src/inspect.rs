@@ -28,9 +28,15 @@ fn generation_max_length(dir: &Path) -> usize {
 pub fn model_run(
     arch: &str,
     dir: &Path,
-    image: &Path,
+    image: Option<&Path>,
     texts: &[String],
 ) -> anyhow::Result<serde_json::Value> {
+    if arch == "llama" {
+        return program_lm_run(dir, texts);
+    }
+    let Some(image) = image else {
+        bail!("--arch {arch} needs --image");
+    };
     let img = image::open(image)
         .with_context(|| format!("cannot read image {}", image.display()))?
         .to_rgb8();
@@ -153,6 +159,44 @@ pub fn model_run(
                 "depth": {"shape": dims, "mean": mean, "min": min, "max": max},
             }))
         }
-        other => bail!("unknown --arch `{other}` (blip-vqa, owlvit, clip, dpt)"),
+        other => bail!("unknown --arch `{other}` (blip-vqa, owlvit, clip, dpt, llama)"),
     }
+}
+
+/// The program generator on `texts` = `[question, task, style]` (task and style default to
+/// gqa-world and step): the condition ids, the greedy ids and program, and the top five
+/// logits after the condition.
+fn program_lm_run(dir: &Path, texts: &[String]) -> anyhow::Result<serde_json::Value> {
+    use sdvp_models::program_lm::{greedy, Decoding, ProgramLm};
+    let Some(question) = texts.first() else {
+        bail!("llama needs the question as the first --text (then task and style)");
+    };
+    let task = texts.get(1).map_or("gqa-world", String::as_str);
+    let style: sdvp_core::ProgramStyle = texts
+        .get(2)
+        .map_or("step", String::as_str)
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    let lm = ProgramLm::load(dir)?;
+    let cond = lm
+        .condition(task, style, question)
+        .map_err(anyhow::Error::msg)?;
+    let first = lm
+        .next_logits(&cond, &mut Decoding::default())
+        .map_err(anyhow::Error::msg)?;
+    let mut order: Vec<usize> = (0..first.len()).collect();
+    order.sort_by(|&a, &b| first[b].total_cmp(&first[a]).then(a.cmp(&b)));
+    let top5: Vec<serde_json::Value> = order
+        .iter()
+        .take(5)
+        .map(|&i| json!({"id": i, "logit": first[i]}))
+        .collect();
+    let ids = greedy(&lm.model, &cond, lm.specials.eos, 400).map_err(anyhow::Error::msg)?;
+    Ok(json!({
+        "arch": "llama",
+        "condition_ids": cond,
+        "token_ids": ids,
+        "program": lm.decode(&ids).map_err(anyhow::Error::msg)?,
+        "first_step_top5": top5,
+    }))
 }

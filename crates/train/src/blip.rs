@@ -141,6 +141,31 @@ pub fn vqa_items(scenes: &SplitScenes, seed: u64) -> Vec<VqaItem> {
     out
 }
 
+/// Validation items with their boxes jittered once (from the `stream` of `seed`), shuffled,
+/// the first `limit` kept.
+fn val_regions(
+    val: &SplitScenes,
+    items: Vec<VqaItem>,
+    seed: u64,
+    stream: &str,
+    limit: usize,
+) -> Vec<(VqaItem, BBox)> {
+    let mut rng = SplitMix64::derive_named(seed, &[stream], 0);
+    let mut out: Vec<(VqaItem, BBox)> = items
+        .into_iter()
+        .map(|it| {
+            let s = &val.scenes[it.scene];
+            let b = it.object_box.map_or(s.full_box(), |b| {
+                jitter_box(b, s.width, s.height, 0.15, &mut rng)
+            });
+            (it, b)
+        })
+        .collect();
+    rng.shuffle(&mut out);
+    out.truncate(limit);
+    out
+}
+
 /// A BLIP VQA model with its training and validation items.
 pub struct BlipTrainee {
     pub varmap: VarMap,
@@ -184,19 +209,7 @@ impl BlipTrainee {
             TextTokenizer::from_file(&assets.join("tokenizer.json"), 40, 0, Padding::Longest)?;
         let processor = ImageProcessor::blip(size.image_size);
         let train_items = vqa_items(&train, seed);
-        let mut vrng = SplitMix64::derive_named(seed, &["vqa-val"], 0);
-        let mut val_items: Vec<(VqaItem, BBox)> = vqa_items(&val, seed)
-            .into_iter()
-            .map(|it| {
-                let s = &val.scenes[it.scene];
-                let b = it.object_box.map_or(s.full_box(), |b| {
-                    jitter_box(b, s.width, s.height, 0.15, &mut vrng)
-                });
-                (it, b)
-            })
-            .collect();
-        vrng.shuffle(&mut val_items);
-        val_items.truncate(val_limit);
+        let val_items = val_regions(&val, vqa_items(&val, seed), seed, "vqa-val", val_limit);
         Ok(Self {
             varmap,
             model,
@@ -223,19 +236,7 @@ impl BlipTrainee {
         seed: u64,
     ) {
         self.train_items.extend(train);
-        let mut vrng = SplitMix64::derive_named(seed, &["vqa-val-extra"], 0);
-        let mut extra: Vec<(VqaItem, BBox)> = val
-            .into_iter()
-            .map(|it| {
-                let s = &self.val.scenes[it.scene];
-                let b = it.object_box.map_or(s.full_box(), |b| {
-                    jitter_box(b, s.width, s.height, 0.15, &mut vrng)
-                });
-                (it, b)
-            })
-            .collect();
-        vrng.shuffle(&mut extra);
-        extra.truncate(val_limit);
+        let extra = val_regions(&self.val, val, seed, "vqa-val-extra", val_limit);
         self.val_items.extend(extra);
     }
 

@@ -12,6 +12,7 @@ pub mod clip;
 pub mod depth;
 pub mod detect;
 pub mod export;
+pub mod generator;
 pub mod package;
 pub mod plan;
 pub mod runner;

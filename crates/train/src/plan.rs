@@ -8,6 +8,9 @@ use crate::blip::{BlipSize, BlipTrainee};
 use crate::clip::{ClipSize, ClipTrainee};
 use crate::depth::{DepthTarget, DepthTrainee, DptSize};
 use crate::detect::{DetectTrainee, OwlSize};
+use crate::generator::{
+    program_examples, val_sample, with_framings, GeneratorSize, GeneratorTrainee,
+};
 use crate::runner::{train, RunDir, RunSummary, Schedule, Trainee};
 use crate::scenes::SplitScenes;
 use crate::subtask_items::task_vqa_items;
@@ -33,6 +36,8 @@ pub enum ModelName {
     Clip,
     /// The DPT depth model.
     Depth,
+    /// The embedded program generator (a small Llama).
+    Generator,
 }
 
 impl ModelName {
@@ -42,6 +47,7 @@ impl ModelName {
             "detect" => return Ok(Self::Detect),
             "clip" => return Ok(Self::Clip),
             "depth" => return Ok(Self::Depth),
+            "generator" => return Ok(Self::Generator),
             _ => {}
         }
         for (prefix, make) in [
@@ -55,7 +61,7 @@ impl ModelName {
             }
         }
         bail!(
-            "unknown model {s:?}: expected vqa, detect, clip, depth, teacher-vqa:TASK or teacher-detect:TASK (TASK one of {})",
+            "unknown model {s:?}: expected vqa, detect, clip, depth, generator, teacher-vqa:TASK or teacher-detect:TASK (TASK one of {})",
             TEACHER_TASKS.join(", ")
         )
     }
@@ -67,6 +73,7 @@ impl ModelName {
             ModelName::Detect,
             ModelName::Clip,
             ModelName::Depth,
+            ModelName::Generator,
         ];
         for t in TEACHER_TASKS {
             v.push(ModelName::TeacherVqa(t.to_string()));
@@ -84,6 +91,7 @@ impl ModelName {
             Self::Clip => "clip".into(),
             Self::TeacherDetect(t) => format!("teacher-detect:{t}"),
             Self::Depth => "depth".into(),
+            Self::Generator => "generator".into(),
         }
     }
 
@@ -96,6 +104,7 @@ impl ModelName {
             Self::Clip => PathBuf::from("clip"),
             Self::TeacherDetect(t) => PathBuf::from("teachers").join(t).join("detect"),
             Self::Depth => PathBuf::from("depth"),
+            Self::Generator => PathBuf::from("generator"),
         }
     }
 
@@ -103,6 +112,7 @@ impl ModelName {
     pub fn data_task(&self) -> &str {
         match self {
             Self::Vqa | Self::Detect | Self::Clip | Self::Depth => "pretrain",
+            Self::Generator => "gqa-world,nlvr-world,attr-world",
             Self::TeacherVqa(t) | Self::TeacherDetect(t) => t,
         }
     }
@@ -160,6 +170,16 @@ impl ModelName {
                 eval_every: 250,
                 log_every: 20,
             },
+            Self::Generator => Schedule {
+                steps: 2000,
+                batch: 32,
+                lr: 3e-3,
+                warmup: 100,
+                weight_decay: 0.01,
+                clip_norm: 1.0,
+                eval_every: 500,
+                log_every: 20,
+            },
             Self::Depth => Schedule {
                 steps: 300,
                 batch: 16,
@@ -207,11 +227,29 @@ pub fn train_model(
     if let Some(e) = opts.eval_every {
         schedule.eval_every = e;
     }
+    let dir = RunDir::new(run);
+    if *model == ModelName::Generator {
+        let tasks = sdvp_models::program_lm::TASKS;
+        let train_examples = with_framings(program_examples(world, &tasks, "train")?, opts.seed);
+        let per_group = if opts.val_items == 0 {
+            50
+        } else {
+            opts.val_items.div_ceil(6)
+        };
+        let val = val_sample(program_examples(world, &tasks, "val")?, per_group);
+        let trainee = GeneratorTrainee::new(
+            GeneratorSize::DEFAULT,
+            &train_examples,
+            val,
+            &run.join("assets"),
+            opts.seed,
+        )?;
+        return train(&model.as_string(), &trainee, &schedule, opts.seed, &dir);
+    }
     let task = model.data_task();
     let train_scenes = SplitScenes::load(world, task, "train", opts.max_scenes)?;
     let val_scenes = SplitScenes::load(world, task, "val", opts.max_scenes)?;
     let words = world_words(world, &sdvp_data::world::TASKS)?;
-    let dir = RunDir::new(run);
     let val_items = if opts.val_items == 0 {
         600
     } else {
@@ -271,6 +309,7 @@ pub fn train_model(
             opts.seed,
             val_items,
         )?),
+        ModelName::Generator => bail!("the generator is trained above"),
         ModelName::Depth => Box::new(DepthTrainee::new(
             DptSize::STUDENT,
             DepthTarget::Box,

@@ -8,6 +8,7 @@
 
 pub mod attr;
 pub mod gqa;
+pub mod heldout;
 pub mod nlvr;
 pub mod pretrain;
 
