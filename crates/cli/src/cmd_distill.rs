@@ -45,7 +45,7 @@ pub struct DistillArgs {
     /// Programs to mine: `gold`; `embedded` (the shipped generator writes them, mistakes
     /// included, into OUT/programs/); or a programs file (what `sdvp generate` writes;
     /// then --style must be step or python).
-    #[arg(long, default_value = "gold")]
+    #[arg(long, default_value = "embedded")]
     pub programs: String,
     /// step, python or both.
     #[arg(long, default_value = "both")]
