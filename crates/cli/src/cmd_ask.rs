@@ -77,9 +77,8 @@ fn generator(spec: &str) -> anyhow::Result<Box<dyn Generator>> {
         else {
             bail!("--generator openai:URL:MODEL: `{spec}` has no model after the URL");
         };
-        return Ok(Box::new(OpenAiGenerator::new(OpenAiConfig::new(
-            url, model,
-        ))?));
+        let config = OpenAiConfig::new(url, model).with_key_from_env("OPENAI_API_KEY");
+        return Ok(Box::new(OpenAiGenerator::new(config)?));
     }
     if let Some(dir) = spec.strip_prefix("local:") {
         return Ok(sdvp_generate::local::load(Path::new(dir), None)?);

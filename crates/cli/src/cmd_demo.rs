@@ -197,6 +197,7 @@ fn get_table(results: &Results) -> Vec<sdvp_report::comparison::Table> {
                 ProgramStyle::Step => "Step programs (VisProg-style)".into(),
                 ProgramStyle::Python => "Python programs (ViperGPT-style)".into(),
             },
+            row_header: "task".into(),
             columns: COLUMNS.iter().map(|(_, c)| c.to_string()).collect(),
             rows: TASKS
                 .iter()
@@ -254,6 +255,7 @@ fn type_table(
             "{task}, {} programs: accuracy per question type",
             style.as_str()
         ),
+        row_header: "question type".into(),
         columns: runs.iter().map(|(_, c)| c.to_string()).collect(),
         rows: per
             .into_iter()

@@ -112,6 +112,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
     let col = |name: &str| columns.iter().position(|c| c == name).unwrap_or(0);
     let overall = Table {
         title: "Accuracy per task and program style".into(),
+        row_header: "task (style, split)".into(),
         columns: columns.clone(),
         rows: groups
             .iter()
@@ -147,6 +148,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<i32> {
         }
         tables.push(Table {
             title: format!("{k}: accuracy per question type"),
+            row_header: "question type".into(),
             columns: columns.clone(),
             rows: per
                 .into_iter()

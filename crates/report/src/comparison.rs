@@ -43,6 +43,8 @@ pub struct Row {
 #[derive(Debug, Clone)]
 pub struct Table {
     pub title: String,
+    /// What a row is ("task", "question type"): the first column's head and the x axis.
+    pub row_header: String,
     pub columns: Vec<String>,
     pub rows: Vec<Row>,
 }
@@ -161,7 +163,7 @@ pub fn bar_chart_svg(t: &Table) -> String {
         "<text x='{}' y='{}' text-anchor='middle'>{}</text>",
         left + plot_w / 2.0,
         h - 4.0,
-        if crowded { "question type" } else { "task" }
+        esc(&t.row_header)
     );
     for (b, c) in t.columns.iter().enumerate() {
         let y = top + 10.0 + b as f64 * 20.0;
@@ -201,7 +203,12 @@ pub fn comparison_html(
         n = esc(note)
     );
     for t in tables {
-        let _ = write!(s, "<h2>{}</h2><table><tr><th>task</th>", esc(&t.title));
+        let _ = write!(
+            s,
+            "<h2>{}</h2><table><tr><th>{}</th>",
+            esc(&t.title),
+            esc(&t.row_header)
+        );
         for c in &t.columns {
             let _ = write!(s, "<th>{}</th>", esc(c));
         }
