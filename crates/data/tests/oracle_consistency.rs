@@ -4,7 +4,7 @@
 use sdvp_core::value::normalize_answer;
 use sdvp_core::Job;
 use sdvp_core::SchedulerConfig;
-use sdvp_data::world::{generate_world, Scale, WorldConfig, SPLITS, TASKS};
+use sdvp_data::world::{generate_world, splits_of, Scale, WorldConfig, TASKS};
 use sdvp_data::{load_split, OracleBackend};
 use sdvp_program::exec::run_step_programs;
 use sdvp_program::steps::Registry;
@@ -43,7 +43,7 @@ fn check_seed(seed: u64, failures: &mut Vec<String>, checked: &mut usize) {
     let oracle = OracleBackend::load(dir.path()).expect("scenes");
     let registry = Registry::visual_reasoning(Default::default());
     for task in TASKS {
-        for split in SPLITS {
+        for split in splits_of(task) {
             let report = load_split(dir.path(), task, split).expect("load");
             assert!(report.skipped.is_empty(), "{:?}", report.skipped);
             assert!(!report.examples.is_empty(), "{task}/{split} is empty");
