@@ -18,7 +18,6 @@ use sdvp_core::{Backend, SchedulerConfig, Value};
 use sdvp_generate::backend::Generator;
 use sdvp_generate::cache::Cache;
 use sdvp_generate::embedded::EmbeddedGenerator;
-use sdvp_generate::extract::{Checker, PythonValidator};
 use sdvp_generate::gold::GoldGenerator;
 use sdvp_generate::local::ChatTemplate;
 use sdvp_generate::openai::{Endpoint, OpenAiConfig, OpenAiGenerator};
@@ -32,7 +31,6 @@ use sdvp_program::steps::Registry;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -358,8 +356,7 @@ fn run_with(args: GenerateArgs, given: Option<Box<dyn Generator>>) -> anyhow::Re
             }
         }
     };
-    let python: PythonValidator = Arc::new(|src: &str| sdvp_python::check_program(src).map(|_| ()));
-    let checker = Checker::new(task, style, registry.clone(), Some(python));
+    let checker = crate::programs::checker(task, style, &registry);
     // Completion-style prompts continue the example list, so they stop at the next example.
     let completion_style = match args.generator {
         GeneratorKind::Openai => args.openai.endpoint == EndpointKind::Completions,

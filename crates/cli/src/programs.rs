@@ -21,6 +21,12 @@ pub fn embedded_generator() -> anyhow::Result<EmbeddedGenerator> {
     Ok(EmbeddedGenerator::from_dir(&dir)?)
 }
 
+/// The validity check of generated programs: what `sdvp program check` accepts for `task`.
+pub fn checker(task: Task, style: ProgramStyle, registry: &Registry) -> Checker {
+    let python: PythonValidator = Arc::new(|src: &str| sdvp_python::check_program(src).map(|_| ()));
+    Checker::new(task, style, registry.clone(), Some(python))
+}
+
 /// Writes programs for `questions` with `generator` (greedy, then up to `resamples`
 /// sampled retries of an invalid one), calling `done` per question in order.
 pub fn generate(
@@ -33,8 +39,7 @@ pub fn generate(
     done: impl FnMut(Outcome),
 ) -> anyhow::Result<RunStats> {
     let registry = Registry::visual_reasoning(Default::default());
-    let python: PythonValidator = Arc::new(|src: &str| sdvp_python::check_program(src).map(|_| ()));
-    let checker = Checker::new(task, style, registry.clone(), Some(python));
+    let checker = checker(task, style, &registry);
     let cache = Cache::disabled();
     let driver = Driver {
         generator,

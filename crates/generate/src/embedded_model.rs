@@ -7,7 +7,6 @@ use crate::{ProgramStyle, Task};
 use sdvp_models::program_lm::{BatchDecoder, Decoding, ProgramLm};
 use sha2::{Digest, Sha256};
 use std::path::Path;
-use std::sync::Mutex;
 
 const REBUILD: &str =
     "rebuild it with `sdvp train all --only generator` (or `sdvp train generator`)";
@@ -15,8 +14,6 @@ const REBUILD: &str =
 pub struct LlamaProgramModel {
     lm: ProgramLm,
     sha256: String,
-    /// The cache of the sequence decoded last (requests are decoded one at a time).
-    state: Mutex<Decoding>,
 }
 
 fn sha256_file(path: &Path) -> Result<String, GenError> {
@@ -58,11 +55,7 @@ impl LlamaProgramModel {
             }
         }
         let lm = ProgramLm::load(dir).map_err(|e| GenError::fatal(format!("{e}; {REBUILD}")))?;
-        Ok(Self {
-            lm,
-            sha256,
-            state: Mutex::new(Decoding::default()),
-        })
+        Ok(Self { lm, sha256 })
     }
 }
 
@@ -93,12 +86,9 @@ impl EmbeddedModel for LlamaProgramModel {
             conditions,
         )?)))
     }
+    /// One sequence from scratch: decoding goes through [`EmbeddedModel::batch`].
     fn next_logits(&self, ids: &[u32]) -> Result<Vec<f32>, String> {
-        let mut state = self
-            .state
-            .lock()
-            .map_err(|_| "the decoding state is poisoned".to_string())?;
-        self.lm.next_logits(ids, &mut state)
+        self.lm.next_logits(ids, &mut Decoding::default())
     }
 }
 

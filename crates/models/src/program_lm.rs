@@ -252,6 +252,16 @@ impl Decoding {
     }
 }
 
+/// The id of the largest finite logit.
+fn argmax(logits: &[f32]) -> Option<u32> {
+    logits
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_finite())
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i as u32)
+}
+
 /// Greedy continuation of `condition` until `eos`, at most `max_tokens` tokens or the
 /// model's positions; returns the generated ids (without `eos`).
 pub fn greedy(
@@ -268,13 +278,7 @@ pub fn greedy(
             break;
         }
         let logits = state.next_logits(model, &ids)?;
-        let next = logits
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.is_finite())
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(i, _)| i as u32)
-            .ok_or("the model produced no finite logits")?;
+        let next = argmax(&logits).ok_or("the model produced no finite logits")?;
         if next == eos {
             break;
         }
@@ -396,13 +400,7 @@ pub fn greedy_batch(
         let next: Vec<u32> = d
             .logits()
             .iter()
-            .map(|l| {
-                l.iter()
-                    .enumerate()
-                    .filter(|(_, v)| v.is_finite())
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map_or(eos, |(i, _)| i as u32)
-            })
+            .map(|l| argmax(l).unwrap_or(eos))
             .collect();
         for (i, &t) in next.iter().enumerate() {
             if !done[i] {

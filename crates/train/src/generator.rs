@@ -139,14 +139,13 @@ pub const TRAINING_STATEMENT_FRAMES: [(&str, &str); 5] = [
 
 /// `question` in a random training framing (from `rng`).
 pub fn training_framing(question: &str, statement: bool, rng: &mut SplitMix64) -> String {
-    use sdvp_data::tasks::heldout::lower_first;
-    let q = question.trim();
-    if let Some(body) = q.strip_suffix('.').filter(|_| statement) {
-        let (before, after) = TRAINING_STATEMENT_FRAMES[rng.below(TRAINING_STATEMENT_FRAMES.len())];
-        return format!("{before}{}{after}", lower_first(body));
-    }
-    let frame = TRAINING_FRAMES[rng.below(TRAINING_FRAMES.len())];
-    format!("{frame}{}", lower_first(q))
+    sdvp_data::tasks::heldout::framed(
+        question,
+        statement,
+        &TRAINING_FRAMES,
+        &TRAINING_STATEMENT_FRAMES,
+        rng,
+    )
 }
 
 /// `examples` and, for each, the same program with its question in a training framing.
@@ -163,6 +162,9 @@ pub fn with_framings(examples: Vec<ProgramExample>, seed: u64) -> Vec<ProgramExa
     }
     out
 }
+
+/// Batches are split into this many groups of similar length.
+const LENGTH_GROUPS: usize = 3;
 
 /// A tokenised training sequence: condition, program and end token.
 struct Sequence {
@@ -242,7 +244,6 @@ impl GeneratorTrainee {
         let specials = Specials::of(&tokenizer).map_err(|e| anyhow!(e))?;
         let vocab = tokenizer.get_vocab_size(true);
         let config_json = config_json(&size, vocab, &specials);
-        write_json(&config_json, &assets.join("config.json"))?;
         write_json(
             &json!({
                 "tokenizer_class": "PreTrainedTokenizerFast",
@@ -287,28 +288,6 @@ impl GeneratorTrainee {
         })
     }
 
-    /// The greedy program for `e`'s question (at most `max_tokens` tokens).
-    pub fn greedy(&self, e: &ProgramExample, max_tokens: usize) -> Result<String> {
-        let cond = condition_ids(
-            &self.tokenizer,
-            &self.specials,
-            &e.task,
-            e.style,
-            &e.question,
-        )
-        .map_err(|m| anyhow!(m))?;
-        let ids = program_lm::greedy(&self.model, &cond, self.specials.eos, max_tokens)
-            .map_err(|m| anyhow!(m))?;
-        self.tokenizer
-            .decode(&ids, true)
-            .map_err(|e| anyhow!("decoding: {e}"))
-    }
-}
-
-/// Batches are split into this many groups of similar length.
-const LENGTH_GROUPS: usize = 3;
-
-impl GeneratorTrainee {
     /// The summed log-likelihood of the program tokens (and end tokens) of `seqs`.
     fn token_log_likelihood(&self, seqs: &[&Sequence]) -> Result<Tensor> {
         let len = seqs.iter().map(|s| s.ids.len()).max().unwrap_or(2);

@@ -54,28 +54,45 @@ pub fn lower_first(s: &str) -> String {
     }
 }
 
+/// `text` in one of `questions` (an opening, first letter lowered after it) or, for a
+/// `statement` ending in a full stop, one of `statements` (`(before, after)`), drawn from
+/// `rng`.
+pub fn framed(
+    text: &str,
+    statement: bool,
+    questions: &[&str],
+    statements: &[(&str, &str)],
+    rng: &mut SplitMix64,
+) -> String {
+    let text = text.trim();
+    if let Some(body) = text.strip_suffix('.').filter(|_| statement) {
+        let (before, after) = statements[rng.below(statements.len())];
+        return format!("{before}{}{after}", lower_first(body));
+    }
+    let frame = questions[rng.below(questions.len())];
+    format!("{frame}{}", lower_first(text))
+}
+
 /// A held-out phrasing of `text`, meaning the same; `statement` for a true/false claim
 /// (NLVR-style) rather than a question or request.
 pub fn rephrase(text: &str, statement: bool, rng: &mut SplitMix64) -> String {
     let text = text.trim();
-    if let Some(body) = text.strip_suffix('.').filter(|_| statement) {
-        let (before, after) = STATEMENT_FRAMES[rng.below(STATEMENT_FRAMES.len())];
-        return format!("{before}{}{after}", lower_first(body));
+    let is_claim = statement && text.ends_with('.');
+    if !is_claim {
+        let fits: Vec<String> = RESTRUCTURE
+            .iter()
+            .filter_map(|(start, end, rewrite)| {
+                let x = text.strip_prefix(start)?.strip_suffix(end)?;
+                // Compound questions ("Is there a cube and a star?") keep their frame only.
+                (!x.contains(" and ") && !x.contains(" or ") && !x.contains(" the "))
+                    .then(|| rewrite.replace("{X}", x))
+            })
+            .collect();
+        if !fits.is_empty() && rng.chance(0.5) {
+            return fits[0].clone();
+        }
     }
-    let fits: Vec<String> = RESTRUCTURE
-        .iter()
-        .filter_map(|(start, end, rewrite)| {
-            let x = text.strip_prefix(start)?.strip_suffix(end)?;
-            // Compound questions ("Is there a cube and a star?") keep their frame only.
-            (!x.contains(" and ") && !x.contains(" or ") && !x.contains(" the "))
-                .then(|| rewrite.replace("{X}", x))
-        })
-        .collect();
-    if !fits.is_empty() && rng.chance(0.5) {
-        return fits[0].clone();
-    }
-    let frame = QUESTION_FRAMES[rng.below(QUESTION_FRAMES.len())];
-    format!("{frame}{}", lower_first(text))
+    framed(text, statement, &QUESTION_FRAMES, &STATEMENT_FRAMES, rng)
 }
 
 /// Whether `text` carries a held-out phrasing (used to prove the other splits never do).
