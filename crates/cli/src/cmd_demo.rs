@@ -433,7 +433,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
             programs: args.programs.clone(),
             style: "both".into(),
             mine_limit: args.mine_limit,
-            min_confidence: 0.5,
+            min_confidence: None,
             no_consistency: false,
             no_dedup: false,
             labels: "soft".into(),

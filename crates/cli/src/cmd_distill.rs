@@ -1,10 +1,10 @@
-//! `sdvp distill`: one SDVP step (mine → label → filter → fine-tune `vqa` with the
-//! forgetting guard) on one task; `sdvp_distill::step` does the work.
+//! `sdvp distill`: one SDVP step (mine → label → filter → fine-tune `vqa` or `detect` with
+//! the forgetting guard) on one task; `sdvp_distill::step` does the work.
 
 use crate::cmd_world::usize_range;
 use anyhow::bail;
 use clap::Args;
-use sdvp_core::ProgramStyle;
+use sdvp_core::{ModuleKind, ProgramStyle};
 use sdvp_distill::finetune::VqaLoss;
 use sdvp_distill::replay::FilterOptions;
 use sdvp_distill::step::{run_step, StepReport, StepSpec};
@@ -32,8 +32,9 @@ pub struct DistillArgs {
     /// The target task whose training programs are mined.
     #[arg(long)]
     pub task: String,
-    /// The module to distil (vqa).
-    #[arg(long, default_value = "vqa")]
+    /// The module to distil: vqa (the BLIP student learns the VQA teacher's answers) or
+    /// detect (the OWL-ViT student learns the teacher detector's boxes).
+    #[arg(long, default_value = "vqa", value_parser = ["vqa", "detect"])]
     pub module: String,
     /// The pipeline before this step (as for `sdvp eval --modules`); a previous step's
     /// directory continues from it.
@@ -53,9 +54,10 @@ pub struct DistillArgs {
     /// Training questions mined per style (1 to 10 000 000).
     #[arg(long, default_value_t = 1000, value_parser = usize_range(1, 10_000_000))]
     pub mine_limit: usize,
-    /// Drop labels whose teacher confidence is below this (0 to 1).
-    #[arg(long, default_value_t = 0.5, value_parser = f64_range(0.0, 1.0))]
-    pub min_confidence: f64,
+    /// Drop labels whose teacher confidence is below this (0 to 1; default 0.5 for vqa, 0
+    /// for detect, whose confidence is its top box's score and 0 when it found nothing).
+    #[arg(long, value_parser = f64_range(0.0, 1.0))]
+    pub min_confidence: Option<f64>,
     /// Keep labels without checking that, substituted into the program, they give the gold
     /// answer.
     #[arg(long)]
@@ -63,7 +65,8 @@ pub struct DistillArgs {
     /// Keep duplicate requests (the same crop and question asked by several programs).
     #[arg(long)]
     pub no_dedup: bool,
-    /// soft (the teacher's distribution) or hard (its top answer).
+    /// soft (the teacher's distribution) or hard (its top answer); vqa only (detect learns
+    /// the teacher's boxes).
     #[arg(long, default_value = "soft")]
     pub labels: String,
     /// Weight of the forgetting guard (0 to 100; 0 switches it off).
@@ -102,12 +105,15 @@ pub struct DistillArgs {
 
 impl DistillArgs {
     pub fn spec(&self) -> anyhow::Result<StepSpec> {
-        if self.module != "vqa" {
-            bail!(
-                "--module {}: only vqa can be distilled in this build (detect is not)",
-                self.module
-            );
-        }
+        let module = match self.module.as_str() {
+            "vqa" => ModuleKind::Vqa,
+            "detect" => ModuleKind::Detect,
+            other => bail!("--module {other}: expected vqa or detect"),
+        };
+        let min_confidence = self.min_confidence.unwrap_or(match module {
+            ModuleKind::Detect => 0.0,
+            _ => 0.5,
+        });
         let hard = match self.labels.as_str() {
             "soft" => false,
             "hard" => true,
@@ -158,13 +164,14 @@ impl DistillArgs {
         Ok(StepSpec {
             world: self.data.clone(),
             task: self.task.clone(),
+            module,
             modules: self.modules.clone(),
             teacher,
             programs: programs.into_iter().collect::<BTreeMap<_, _>>(),
             mine_limit: self.mine_limit,
             dedup: !self.no_dedup,
             filter: FilterOptions {
-                min_confidence: self.min_confidence as f32,
+                min_confidence: min_confidence as f32,
                 require_agreement: !self.no_consistency,
             },
             loss: VqaLoss {
@@ -209,10 +216,11 @@ pub fn describe(r: &StepReport) -> String {
         .join(", ");
     let (before, best) = (metrics(&r.before), metrics(&r.training.best));
     format!(
-        "{task} vqa: {p} programs -> {m} sub-tasks, {l} labelled by the teacher; filter: {reasons}; \
+        "{task} {module}: {p} programs -> {m} sub-tasks, {l} labelled by the teacher; filter: {reasons}; \
          kept {k} (+{oov} outside the vocabulary); replay {rg} generic + {re} earlier; \
          before: {before}; best step {bs}: {best} ({s:.0} s)",
         task = r.task,
+        module = r.module,
         p = c.programs,
         m = c.mined,
         l = c.labelled,

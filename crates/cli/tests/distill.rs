@@ -182,12 +182,98 @@ fn bad_flags_are_refused_by_name() {
             "--task",
             "gqa-world",
             "--module",
-            "detect",
+            "verify",
             "--out",
         ])
         .arg(dir.path())
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--module detect"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--module") && err.contains("verify"), "{err}");
+}
+
+#[test]
+fn killed_detect_step_resumes_to_the_same_weights_and_its_detector_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = world(dir.path());
+    let detect = ["--module", "detect"];
+    let a = dir.path().join("a");
+    let printed = ok(
+        sdvp().args(step_args(&w, &a, &detect)).output().unwrap(),
+        "detect run a",
+    );
+    assert!(printed.contains("gqa-world detect:"), "{printed}");
+    let b = dir.path().join("b");
+    kill_at_first_checkpoint(
+        &step_args(&w, &b, &detect),
+        &b.join("train/ckpt/trainer_state.json"),
+        &b.join("step.json"),
+    );
+    ok(
+        sdvp().args(step_args(&w, &b, &detect)).output().unwrap(),
+        "resumed detect run b",
+    );
+    let mut compared = 0;
+    for f in [
+        "train/best/model.safetensors",
+        "train/best/config.json",
+        "kept.jsonl",
+        "labels.jsonl",
+        "train/metrics.jsonl",
+        "data/metadata.jsonl",
+        "modules.json",
+    ] {
+        let x = std::fs::read(a.join(f)).unwrap();
+        let y = std::fs::read(b.join(f)).unwrap();
+        assert!(!x.is_empty(), "{f} is empty");
+        assert!(
+            x == y,
+            "{f} differs between the uninterrupted and the resumed step"
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, 7);
+    // The exported data names the query and COCO boxes per kept sub-task.
+    let meta = std::fs::read_to_string(a.join("data/metadata.jsonl")).unwrap();
+    let kept = std::fs::read_to_string(a.join("kept.jsonl")).unwrap();
+    assert_eq!(meta.lines().count(), kept.lines().count());
+    assert!(kept.lines().count() > 3, "{} kept", kept.lines().count());
+    assert!(
+        meta.contains("\"query\"") && meta.contains("\"bbox\""),
+        "{meta}"
+    );
+    // The module set: detect is the distilled detector at a threshold chosen on val.
+    let set: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("modules.json")).unwrap()).unwrap();
+    let det = &set["detect"];
+    assert!(det.to_string().contains("train/best"), "{set}");
+    let t = det["options"]["threshold"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&t), "{t}");
+    assert!(!set["vqa"].to_string().contains("train/best"), "{set}");
+    let e = dir.path().join("eval");
+    let o = sdvp()
+        .args([
+            "eval",
+            "--task",
+            "gqa-world",
+            "--split",
+            "val",
+            "--limit",
+            "6",
+        ])
+        .arg("--data")
+        .arg(&w)
+        .arg("--modules")
+        .arg(&a)
+        .arg("--out")
+        .arg(&e)
+        .output()
+        .unwrap();
+    ok(o, "eval on the detect step's module set");
+    let traces = std::fs::read_to_string(e.join("traces.jsonl")).unwrap();
+    assert!(
+        traces.matches("train/best@sha256").count() > 0,
+        "no call answered by the distilled detector"
+    );
 }

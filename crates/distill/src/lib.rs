@@ -6,14 +6,20 @@
 //!    wrapped in an adapter) answers the same requests, batched;
 //! 3. [`replay`]: a label is kept only if it is confident enough and, substituted back into
 //!    its program in place of the student's answer, leads to the gold final answer. The
-//!    program is re-executed with every other call answered from the trace, so no model runs.
+//!    program is re-executed with every other call answered from the trace (a request the
+//!    substitution leads to goes to the pipeline);
 //! 4. [`finetune`]: the student behind `vqa` learns the kept labels (soft or hard) with a
 //!    guard against forgetting: KL to the frozen pre-step student on replay data;
+//!    [`finetune_detect`]: the detector behind `detect` learns the teacher's boxes, with
+//!    the same kind of guard on replay regions;
 //! 5. [`step`]: one step of the whole (one module, one task), resumable, writing a module
 //!    set that the next step starts from.
 
 pub mod finetune;
+pub mod finetune_detect;
 pub mod label;
 pub mod mine;
 pub mod replay;
 pub mod step;
+mod step_detect;
+mod step_vqa;

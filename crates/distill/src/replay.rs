@@ -3,8 +3,9 @@
 //!
 //! The program is executed again, but every model call is answered from its own trace (no
 //! model runs); the calls the teacher labelled are answered with the labels instead. When a
-//! substituted answer changes what the program asks next (a different crop, say), the new
-//! request has no recorded answer and the replay is *undecided*.
+//! substituted answer changes what the program asks next (a crop at a teacher's box, say),
+//! the new request has no recorded answer: a fallback backend (the pipeline the traces came
+//! from) answers it, or without one the replay is *undecided*.
 
 use crate::label::Label;
 use crate::mine::SubTask;
@@ -15,17 +16,23 @@ use sdvp_core::Job;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
-/// Answers requests from a trace, with some answers replaced.
-pub struct ReplayBackend {
+/// Answers requests from a trace, with some answers replaced; requests the trace never made
+/// go to `fallback` when there is one.
+pub struct ReplayBackend<'a> {
     answers: HashMap<String, Response>,
+    fallback: Option<&'a dyn Backend>,
 }
 
 fn key(r: &Request) -> String {
     serde_json::to_string(r).unwrap_or_default()
 }
 
-impl ReplayBackend {
-    pub fn new(trace: &Trace, overrides: &[(Request, Response)]) -> Self {
+impl<'a> ReplayBackend<'a> {
+    pub fn new(
+        trace: &Trace,
+        overrides: &[(Request, Response)],
+        fallback: Option<&'a dyn Backend>,
+    ) -> Self {
         let mut answers: HashMap<String, Response> = trace
             .calls()
             .filter_map(|(_, c)| c.response.clone().map(|r| (key(&c.request), r)))
@@ -33,14 +40,14 @@ impl ReplayBackend {
         for (req, resp) in overrides {
             answers.insert(key(req), resp.clone());
         }
-        Self { answers }
+        Self { answers, fallback }
     }
 }
 
 /// Marker in the error of a request the trace never made.
 pub const NOT_RECORDED: &str = "request not recorded in the trace";
 
-impl Backend for ReplayBackend {
+impl Backend for ReplayBackend<'_> {
     fn name(&self) -> String {
         "replay".into()
     }
@@ -49,14 +56,22 @@ impl Backend for ReplayBackend {
         kind: ModuleKind,
         requests: &[Request],
     ) -> Vec<Result<Response, ModuleError>> {
-        requests
+        let mut out: Vec<Option<Result<Response, ModuleError>>> = requests
             .iter()
-            .map(|r| {
-                self.answers
-                    .get(&key(r))
-                    .cloned()
-                    .ok_or_else(|| ModuleError::new(kind, NOT_RECORDED))
-            })
+            .map(|r| self.answers.get(&key(r)).cloned().map(Ok))
+            .collect();
+        let missing: Vec<usize> = (0..requests.len()).filter(|&i| out[i].is_none()).collect();
+        if let (Some(fb), false) = (self.fallback, missing.is_empty()) {
+            let asked: Vec<Request> = missing.iter().map(|&i| requests[i].clone()).collect();
+            let got = fb.run_batch(kind, &asked);
+            if got.len() == asked.len() {
+                for (i, g) in missing.iter().zip(got) {
+                    out[*i] = Some(g);
+                }
+            }
+        }
+        out.into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(ModuleError::new(kind, NOT_RECORDED))))
             .collect()
     }
 }
@@ -116,12 +131,18 @@ fn job_of(trace: &Trace) -> Job {
     }
 }
 
-/// Replay a trace with `overrides` and judge the final answer.
-pub fn replay(trace: &Trace, overrides: &[(Request, Response)], run: &Runner) -> Replay {
+/// Replay a trace with `overrides` (new requests answered by `fallback`, when given) and
+/// judge the final answer.
+pub fn replay(
+    trace: &Trace,
+    overrides: &[(Request, Response)],
+    run: &Runner,
+    fallback: Option<&dyn Backend>,
+) -> Replay {
     let Some(gold) = trace.gold_answer() else {
         return Replay::NoGold;
     };
-    let backend = ReplayBackend::new(trace, overrides);
+    let backend = ReplayBackend::new(trace, overrides, fallback);
     let out = run(&backend, &job_of(trace));
     match (&out.answer, &out.error) {
         (Some(a), _) if normalize_answer(a) == normalize_answer(&gold) => Replay::Agrees,
@@ -131,13 +152,15 @@ pub fn replay(trace: &Trace, overrides: &[(Request, Response)], run: &Runner) ->
     }
 }
 
-/// Decide which labels to keep. All labels of one program are substituted together.
+/// Decide which labels to keep. All labels of one program are substituted together;
+/// `fallback` answers the requests the substitution leads to (see [`ReplayBackend`]).
 pub fn filter(
     traces: &[Trace],
     subtasks: &[SubTask],
     labels: &[Label],
     options: FilterOptions,
     run: &Runner,
+    fallback: Option<&dyn Backend>,
 ) -> Vec<Decision> {
     let by_id: HashMap<&str, &Label> = labels.iter().map(|l| (l.subtask.as_str(), l)).collect();
     let mut per_trace: BTreeMap<&str, Vec<(&SubTask, Option<&Label>)>> = BTreeMap::new();
@@ -160,7 +183,7 @@ pub fn filter(
             .collect();
         let verdict = match traces_by_id.get(trace_id) {
             Some(t) if options.require_agreement && !overrides.is_empty() => {
-                replay(t, &overrides, run)
+                replay(t, &overrides, run, fallback)
             }
             Some(t) if t.gold_answer().is_none() => Replay::NoGold,
             _ => Replay::Undecided,

@@ -146,6 +146,7 @@ fn labels_are_kept_only_when_confident_and_replay_agrees() {
         &labels,
         FilterOptions::default(),
         &run_one,
+        None,
     );
     for d in &decisions {
         if d.subtask.starts_with("q3/") {
@@ -180,6 +181,7 @@ fn a_wrong_teacher_is_filtered_out_by_replay() {
         &labels,
         FilterOptions::default(),
         &run_one,
+        None,
     );
     assert!(decisions
         .iter()
@@ -208,8 +210,47 @@ fn substituted_detections_that_change_later_requests_are_undecided() {
         &moved,
         FilterOptions::default(),
         &run_one,
+        None,
     );
     assert!(decisions
         .iter()
         .all(|d| d.replay == Replay::Undecided && !d.keep));
+}
+
+#[test]
+fn a_fallback_pipeline_decides_what_substituted_detections_lead_to() {
+    // The moved box makes the program ask VQA about a crop the trace never saw: the
+    // student pipeline answers it (red on even images, so those agree with the gold "yes").
+    let traces = traces();
+    let subtasks = mine(&traces, &MineOptions::only(ModuleKind::Detect));
+    assert_eq!(subtasks.len(), 6);
+    let moved: Vec<_> = subtasks
+        .iter()
+        .map(|s| sdvp_distill::label::Label {
+            subtask: s.id.clone(),
+            response: Some(Response::Detections {
+                boxes: vec![BBox::new(30.0, 30.0, 40.0, 40.0)],
+                scores: vec![0.9],
+            }),
+            confidence: 0.9,
+            error: None,
+        })
+        .collect();
+    let decisions = filter(
+        &traces,
+        &subtasks,
+        &moved,
+        FilterOptions::default(),
+        &run_one,
+        Some(&Student),
+    );
+    assert_eq!(decisions.len(), 6);
+    for d in &decisions {
+        let even = d.subtask.as_bytes()[1] % 2 == 0;
+        if even {
+            assert!(d.keep && d.replay == Replay::Agrees, "{d:?}");
+        } else {
+            assert!(!d.keep && d.replay == Replay::Disagrees, "{d:?}");
+        }
+    }
 }
