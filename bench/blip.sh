@@ -1,18 +1,36 @@
 #!/usr/bin/env bash
 # Side by side: the BLIP VQA training step and greedy inference in candle and in PyTorch,
-# same config, batch, steps and thread count; prints both lines and the ratios.
-# Usage: bench/blip.sh [CONFIG_DIR] [BATCH] [STEPS] [THREADS]   (needs python3 with torch + transformers)
+# same config, batch, steps and thread count. The two run alternately ROUNDS times (this
+# machine's speed drifts by 20% over minutes, so only paired runs compare); prints every
+# line, the medians, the ratios of the medians, and candle's achieved GFLOP/s.
+# Usage: bench/blip.sh [CONFIG_DIR] [BATCH] [STEPS] [THREADS] [ROUNDS]
+#        (needs python3 with torch + transformers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dir=${1:-crates/models/tests/fixtures/blip}; batch=${2:-16}; steps=${3:-20}; threads=${4:-2}
+dir=${1:-crates/models/tests/fixtures/blip}; batch=${2:-16}; steps=${3:-20}; threads=${4:-2}; rounds=${5:-3}
 cargo build --release -q -p sdvp-bench --bin bench-blip --features mimalloc
-candle=$(RAYON_NUM_THREADS=$threads ./target/release/bench-blip "$dir" "$batch" "$steps" | tail -n 1)
-torch=$(python3 bench/blip_reference.py "$dir" "$batch" "$steps" "$threads" | tail -n 1)
-echo "$candle"; echo "$torch"
-field() { sed -n "s|.*$1=\([0-9.]*\).*|\1|p" <<<"$2"; }
-python3 - "$(field train_ms/step "$candle")" "$(field train_ms/step "$torch")" \
-          "$(field infer_ms/batch "$candle")" "$(field infer_ms/batch "$torch")" <<'PY'
-import sys
-ct, pt, ci, pi = map(float, sys.argv[1:])
+log=$(mktemp); trap 'rm -f "$log"' EXIT
+for _ in $(seq "$rounds"); do
+  RAYON_NUM_THREADS=$threads ./target/release/bench-blip "$dir" "$batch" "$steps" | tee -a "$log"
+  python3 bench/blip_reference.py "$dir" "$batch" "$steps" "$threads" | tail -n 1 | tee -a "$log"
+done
+python3 - "$log" <<'PY'
+import re, statistics, sys
+rows = {"candle": [], "pytorch": []}
+flops = None
+for line in open(sys.argv[1]):
+    m = re.match(r"(candle|pytorch) +params=.*train_ms/step=([0-9.]+) infer_ms/batch=([0-9.]+)", line)
+    if m:
+        rows[m.group(1)].append((float(m.group(2)), float(m.group(3))))
+    f = re.search(r"train_gflop/step=([0-9.]+) infer_gflop/batch=([0-9.]+)", line)
+    if f:
+        flops = (float(f.group(1)), float(f.group(2)))
+med = {k: [statistics.median(v[i] for v in rows[k]) for i in (0, 1)] for k in rows}
+(ct, ci), (pt, pi) = med["candle"], med["pytorch"]
+print(f"medians over {len(rows['candle'])} paired rounds: candle train {ct:.1f} ms, infer {ci:.1f} ms; "
+      f"pytorch train {pt:.1f} ms, infer {pi:.1f} ms")
 print(f"speed vs PyTorch (>1 means candle is faster): training {pt / ct:.2f}x, inference {pi / ci:.2f}x")
+if flops:
+    print(f"candle achieved: training {flops[0] / ct * 1e3:.1f} GFLOP/s, inference {flops[1] / ci * 1e3:.1f} GFLOP/s "
+          f"(pytorch {flops[0] / pt * 1e3:.1f} / {flops[1] / pi * 1e3:.1f})")
 PY

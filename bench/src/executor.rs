@@ -4,9 +4,9 @@
 //!
 //! `cargo run --release -p sdvp-bench --bin bench-executor [--features mimalloc] [-- PROGRAMS FIXED_US PER_ITEM_US WINDOW]`
 
+// With `--features mimalloc`, sdvp-kernels makes mimalloc the global allocator.
 #[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use sdvp_kernels as _;
 
 use sdvp_core::module::{Backend, ModuleError, ModuleKind, Request, Response};
 use sdvp_core::scheduler::SchedulerConfig;

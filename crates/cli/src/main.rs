@@ -51,6 +51,7 @@ enum Command {
 }
 
 fn main() {
+    sdvp_kernels::tune_process();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ask(a) => cmd_ask::run(a),

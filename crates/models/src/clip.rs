@@ -9,8 +9,9 @@
 
 use std::path::Path;
 
+use crate::ops::Linear;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::ops::{self, LayerNorm};
@@ -270,19 +271,11 @@ impl Attention {
     }
 
     fn forward(&self, x: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
-        let (b, n, _) = x.dims3()?;
-        let split = |t: Tensor| -> Result<Tensor> {
-            t.reshape((b, n, self.heads, self.head_dim))?
-                .transpose(1, 2)
-        };
-        let q = split(self.q_proj.forward(x)?)?;
-        let k = split(self.k_proj.forward(x)?)?;
-        let v = split(self.v_proj.forward(x)?)?;
+        let q = self.q_proj.forward(x)?;
+        let k = self.k_proj.forward(x)?;
+        let v = self.v_proj.forward(x)?;
         let scale = (self.head_dim as f64).powf(-0.5);
-        let out = ops::attention(&q, &k, &v, mask, scale)?;
-        let out = out
-            .transpose(1, 2)?
-            .reshape((b, n, self.heads * self.head_dim))?;
+        let out = ops::multi_head_attention(&q, &k, &v, mask, self.heads, scale)?;
         self.out_proj.forward(&out)
     }
 }

@@ -9,8 +9,9 @@
 //! same code trains and decodes (with a KV cache).
 
 use crate::ops;
+use crate::ops::Linear;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 use serde::Deserialize;
 
 /// The fields of a Hugging Face Llama `config.json` this implementation reads.

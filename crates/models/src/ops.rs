@@ -3,31 +3,19 @@
 //! candle 0.11's fused kernels (`candle_nn::ops::layer_norm`, `softmax_last_dim`,
 //! `rms_norm`, `rope`) are fast but have no backward pass, so a model fine-tuned through
 //! them silently gets no gradient for the tensors upstream of the kernel. Everything here
-//! is written with elementary candle ops that all have a backward pass (checked in
-//! `candle-core/src/backprop.rs`), so the same code serves inference and training.
+//! has a backward pass: either elementary candle ops (checked in
+//! `candle-core/src/backprop.rs`) or the fused kernels of `sdvp-kernels`, whose backward
+//! passes are tested against those elementary forms. The same code serves inference and
+//! training.
 
 use candle_core::{DType, Module, Result, Tensor, D};
 use candle_nn::VarBuilder;
 
-/// Layer normalisation over the last dimension: `(x - mean) / sqrt(var + eps) * w + b`.
-///
-/// The variance is the biased one (divided by `n`), as in PyTorch. Computation happens in
-/// the input dtype; half-precision inputs are promoted to f32 for the statistics so that
-/// the mean of squares does not overflow, then cast back.
+/// Layer normalisation over the last dimension: `(x - mean) / sqrt(var + eps) * w + b`,
+/// with the biased variance (divided by `n`), as in PyTorch. Fused with a backward pass
+/// for f32 on the CPU ([`sdvp_kernels`]), elementary ops otherwise.
 pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Result<Tensor> {
-    let in_dtype = x.dtype();
-    let work = match in_dtype {
-        DType::F16 | DType::BF16 => x.to_dtype(DType::F32)?,
-        _ => x.clone(),
-    };
-    let mean = work.mean_keepdim(D::Minus1)?;
-    let centred = work.broadcast_sub(&mean)?;
-    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-    let normed = centred.broadcast_div(&(var + eps)?.sqrt()?)?;
-    normed
-        .to_dtype(in_dtype)?
-        .broadcast_mul(weight)?
-        .broadcast_add(bias)
+    sdvp_kernels::layer_norm(x, weight, bias, eps)
 }
 
 /// A learnable layer norm with tensors named `weight` and `bias`, as in HF checkpoints.
@@ -69,16 +57,9 @@ impl Module for LayerNorm {
     }
 }
 
-/// Softmax over the last dimension.
-///
-/// The row maximum is subtracted first for numerical safety; it is detached because the
-/// softmax is invariant to that shift, so its gradient contribution is exactly zero and
-/// tracking it would only cost memory.
+/// Softmax over the last dimension (fused with a backward pass for f32 on the CPU).
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let e = x.broadcast_sub(&max)?.exp()?;
-    let sum = e.sum_keepdim(D::Minus1)?;
-    e.broadcast_div(&sum)
+    sdvp_kernels::softmax_last_dim(x)
 }
 
 /// Log-softmax over the last dimension, computed as `x - max - log(sum(exp(x - max)))`
@@ -90,18 +71,15 @@ pub fn log_softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     shifted.broadcast_sub(&lse)
 }
 
-/// Exact GELU, `0.5 x (1 + erf(x / sqrt 2))` (PyTorch's default `gelu`).
-///
-/// Built from `erf`, whose backward uses the exact derivative, rather than from the fused
-/// `gelu_erf` whose backward rounds `1/sqrt(2 pi)` to six digits.
+/// Exact GELU, `0.5 x (1 + erf(x / sqrt 2))` (PyTorch's default `gelu`), with the exact
+/// derivative (candle's fused `gelu_erf` rounds `1/sqrt(2 pi)` to six digits).
 pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
-    let inner = (x / std::f64::consts::SQRT_2)?.erf()?;
-    x * ((inner + 1.0)? * 0.5)?
+    sdvp_kernels::gelu_erf(x)
 }
 
 /// CLIP's `quick_gelu`: `x * sigmoid(1.702 x)`.
 pub fn quick_gelu(x: &Tensor) -> Result<Tensor> {
-    x * sigmoid(&(x * 1.702)?)?
+    sdvp_kernels::quick_gelu(x)
 }
 
 /// Logistic sigmoid as `0.5 (1 + tanh(x / 2))`.
@@ -113,22 +91,108 @@ pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
     ((x * 0.5)?.tanh()? + 1.0)? * 0.5
 }
 
-/// A `candle_nn::Linear` read from `vb` (`weight` of shape `[out, in]`, optional `bias`),
-/// with PyTorch's default initialisation when the builder creates the variables.
-pub fn linear(
-    vb: VarBuilder,
-    in_dim: usize,
-    out_dim: usize,
-    bias: bool,
-) -> Result<candle_nn::Linear> {
-    if bias {
-        candle_nn::linear(in_dim, out_dim, vb)
-    } else {
-        candle_nn::linear_no_bias(in_dim, out_dim, vb)
+/// A fully connected layer, `x W^T + b`, with the checkpoint's tensor names (`weight` of
+/// shape `[out, in]`, optional `bias`). Like `candle_nn::Linear`, but the bias is added by
+/// a fused op whose backward sums the gradient's columns in one pass.
+#[derive(Clone, Debug)]
+pub struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    /// A layer from existing tensors.
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self { weight, bias }
+    }
+
+    /// The `[out, in]` weight.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// The `[out]` bias, if any.
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    /// `N` layers computing consecutive equal blocks of this layer's outputs, as views of
+    /// its tensors (gradients reach the originals): a fused projection such as ViT's `qkv`
+    /// run as `N` separate ones.
+    pub fn split_outputs<const N: usize>(&self) -> Result<[Linear; N]> {
+        let out = self.weight.dim(0)?;
+        if N == 0 || out % N != 0 {
+            candle_core::bail!("cannot split {out} output features into {N} equal layers");
+        }
+        let part = out / N;
+        let mut parts = Vec::with_capacity(N);
+        for i in 0..N {
+            let weight = self.weight.narrow(0, i * part, part)?;
+            let bias = self
+                .bias
+                .as_ref()
+                .map(|b| b.narrow(0, i * part, part))
+                .transpose()?;
+            parts.push(Linear::new(weight, bias));
+        }
+        parts
+            .try_into()
+            .map_err(|_| candle_core::Error::Msg("split_outputs: wrong part count".into()))
     }
 }
 
-/// Scaled dot-product attention for `[batch, heads, seq, head_dim]` tensors.
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let w = self.weight.t()?;
+        // A batch of rows is one matmul against the shared weight, never a broadcast one.
+        let y = if x.rank() > 2 && x.is_contiguous() {
+            let (lead, k) = x.dims().split_at(x.rank() - 1);
+            let mut out_dims = lead.to_vec();
+            out_dims.push(self.weight.dim(0)?);
+            x.reshape((lead.iter().product::<usize>(), k[0]))?
+                .matmul(&w)?
+                .reshape(out_dims)?
+        } else if x.rank() > 2 {
+            x.broadcast_matmul(&w)?
+        } else {
+            x.matmul(&w)?
+        };
+        match &self.bias {
+            Some(b) => sdvp_kernels::bias_add(&y, b),
+            None => Ok(y),
+        }
+    }
+}
+
+/// A [`Linear`] read from `vb` (`weight` of shape `[out, in]`, optional `bias`), with
+/// PyTorch's default initialisation when the builder creates the variables.
+pub fn linear(vb: VarBuilder, in_dim: usize, out_dim: usize, bias: bool) -> Result<Linear> {
+    let l = if bias {
+        candle_nn::linear(in_dim, out_dim, vb)?
+    } else {
+        candle_nn::linear_no_bias(in_dim, out_dim, vb)?
+    };
+    Ok(Linear::new(l.weight().clone(), l.bias().cloned()))
+}
+
+/// Multi-head attention on token-major tensors, as the projections produce them: `q`
+/// `[b, q_len, heads · head_dim]`, `k` and `v` `[b, k_len, heads · head_dim]`; returns
+/// `[b, q_len, heads · head_dim]` for the output projection. `mask` is additive and
+/// broadcasts to `[b, heads, q_len, k_len]`. Fused for f32 on the CPU (no head
+/// transposes are materialised, forward or backward).
+pub fn multi_head_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    heads: usize,
+    scale: f64,
+) -> Result<Tensor> {
+    sdvp_kernels::attention(q, k, v, mask, heads, scale)
+}
+
+/// Scaled dot-product attention for `[batch, heads, seq, head_dim]` tensors (grouped
+/// heads, as Llama's, come in this layout).
 ///
 /// `mask` is additive (0 to keep, a large negative value to drop) and must broadcast to
 /// `[batch, heads, q_len, k_len]`. Returns `[batch, heads, q_len, head_dim]`.
@@ -139,12 +203,8 @@ pub fn attention(
     mask: Option<&Tensor>,
     scale: f64,
 ) -> Result<Tensor> {
-    let scores = (q.contiguous()?.matmul(&k.t()?.contiguous()?)? * scale)?;
-    let scores = match mask {
-        Some(m) => scores.broadcast_add(m)?,
-        None => scores,
-    };
-    softmax_last_dim(&scores)?.matmul(&v.contiguous()?)
+    let scores = q.contiguous()?.matmul(&k.t()?.contiguous()?)?;
+    sdvp_kernels::masked_softmax_last_dim(&scores, mask, scale)?.matmul(&v.contiguous()?)
 }
 
 /// Row `i` holds the weights that 1-D linear interpolation from `in_size` to `out_size`

@@ -7,8 +7,9 @@
 
 use std::path::Path;
 
+use crate::ops::Linear;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use crate::clip::{
     self, l2_normalize, TextConfig, TextPooling, TextTransformer, VisionConfig, VisionTransformer,

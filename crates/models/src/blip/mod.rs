@@ -12,9 +12,10 @@ pub mod text;
 pub mod vision;
 pub mod vqa;
 
+use crate::ops::Linear;
 use crate::ops::{self, LayerNorm};
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 

@@ -6,9 +6,10 @@
 //! (`0` keep, [`MASKED`] drop) and built by [`padding_mask`] and [`causal_mask`].
 
 use super::{activation, TextConfig};
+use crate::ops::Linear;
 use crate::ops::{self, LayerNorm};
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 
 /// The additive value that removes a key from attention. Large enough that `exp` of it
 /// is exactly zero in f32, small enough that adding a score never overflows to `-inf`.
@@ -68,26 +69,15 @@ impl Attention {
         })
     }
 
-    fn split(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, s, _) = x.dims3()?;
-        x.reshape((b, s, self.heads, self.head_dim))?
-            .transpose(1, 2)
-    }
-
     fn kv(&self, src: &Tensor) -> Result<(Tensor, Tensor)> {
-        Ok((
-            self.split(&self.key.forward(src)?)?,
-            self.split(&self.value.forward(src)?)?,
-        ))
+        Ok((self.key.forward(src)?, self.value.forward(src)?))
     }
 
-    /// `kv` are the keys/values to attend to (`[b, h, k, hd]`).
+    /// `kv` are the keys/values to attend to (`[b, k, d]`, heads side by side).
     fn forward(&self, x: &Tensor, kv: &(Tensor, Tensor), mask: Option<&Tensor>) -> Result<Tensor> {
-        let (b, s, d) = x.dims3()?;
-        let q = self.split(&self.query.forward(x)?)?;
+        let q = self.query.forward(x)?;
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let ctx = ops::attention(&q, &kv.0, &kv.1, mask, scale)?;
-        let ctx = ctx.transpose(1, 2)?.reshape((b, s, d))?;
+        let ctx = ops::multi_head_attention(&q, &kv.0, &kv.1, mask, self.heads, scale)?;
         self.layer_norm.forward(&(self.dense.forward(&ctx)? + x)?)
     }
 }
@@ -234,8 +224,8 @@ impl TextModel {
                 let lc = &mut c.layers[i];
                 if let Some((k0, v0)) = &lc.self_kv {
                     self_kv = (
-                        Tensor::cat(&[k0, &self_kv.0], 2)?,
-                        Tensor::cat(&[v0, &self_kv.1], 2)?,
+                        Tensor::cat(&[k0, &self_kv.0], 1)?,
+                        Tensor::cat(&[v0, &self_kv.1], 1)?,
                     );
                 }
                 lc.self_kv = Some(self_kv.clone());

@@ -1,12 +1,15 @@
 //! BLIP's ViT image encoder (`vision_model.*`).
 
 use super::{activation, VisionConfig};
-use crate::ops::{self, LayerNorm};
+use crate::ops::{self, LayerNorm, Linear};
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 struct VisionAttention {
-    qkv: Linear,
+    /// The query, key and value projections: views of the checkpoint's fused `qkv`
+    /// (`[q; k; v]` along its output features), so that each projection's output is
+    /// already contiguous.
+    qkv: [Linear; 3],
     projection: Linear,
     heads: usize,
     head_dim: usize,
@@ -16,7 +19,7 @@ impl VisionAttention {
     fn new(vb: VarBuilder, c: &VisionConfig) -> Result<Self> {
         let d = c.hidden_size;
         Ok(Self {
-            qkv: ops::linear(vb.pp("qkv"), d, 3 * d, true)?,
+            qkv: ops::linear(vb.pp("qkv"), d, 3 * d, true)?.split_outputs::<3>()?,
             projection: ops::linear(vb.pp("projection"), d, d, true)?,
             heads: c.num_attention_heads,
             head_dim: d / c.num_attention_heads,
@@ -24,17 +27,10 @@ impl VisionAttention {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, s, d) = x.dims3()?;
-        // [b, s, 3, h, hd] -> [3, b, h, s, hd], the fused layout of the checkpoint.
-        let qkv = self
-            .qkv
-            .forward(x)?
-            .reshape((b, s, 3, self.heads, self.head_dim))?
-            .permute((2, 0, 3, 1, 4))?;
-        let (q, k, v) = (qkv.get(0)?, qkv.get(1)?, qkv.get(2)?);
+        let [q, k, v] = [0, 1, 2].map(|i| self.qkv[i].forward(x));
+        let (q, k, v) = (q?, k?, v?);
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let ctx = ops::attention(&q, &k, &v, None, scale)?;
-        let ctx = ctx.transpose(1, 2)?.reshape((b, s, d))?;
+        let ctx = ops::multi_head_attention(&q, &k, &v, None, self.heads, scale)?;
         self.projection.forward(&ctx)
     }
 }

@@ -33,8 +33,9 @@ mod processor;
 
 use std::path::Path;
 
+use crate::ops::Linear;
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
+use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 
 use crate::ops::{self, LayerNorm};
 use crate::weights;
@@ -95,15 +96,13 @@ impl VitLayer {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, n, h) = x.dims3()?;
+        let h = x.dim(2)?;
         let d = h / self.heads;
         let y = self.layernorm_before.forward(x)?;
-        let split = |t: Tensor| t.reshape((b, n, self.heads, d))?.transpose(1, 2);
-        let q = split(self.query.forward(&y)?)?;
-        let k = split(self.key.forward(&y)?)?;
-        let v = split(self.value.forward(&y)?)?;
-        let a = ops::attention(&q, &k, &v, None, (d as f64).powf(-0.5))?;
-        let a = a.transpose(1, 2)?.reshape((b, n, h))?;
+        let q = self.query.forward(&y)?;
+        let k = self.key.forward(&y)?;
+        let v = self.value.forward(&y)?;
+        let a = ops::multi_head_attention(&q, &k, &v, None, self.heads, (d as f64).powf(-0.5))?;
         let x = (x + self.attn_out.forward(&a)?)?;
         let y = self.layernorm_after.forward(&x)?;
         let y = self.act.apply(&self.intermediate.forward(&y)?)?;

@@ -149,7 +149,7 @@ pub fn save_checkpoint(
     let model_file = format!("model-step{:08}.safetensors", state.step);
     let optim_file = format!("optim-step{:08}.safetensors", state.step);
     save_safetensors_atomic(&varmap_tensors(varmap)?, &dir.join(&model_file))?;
-    save_safetensors_atomic(&optim.moment_tensors(), &dir.join(&optim_file))?;
+    save_safetensors_atomic(&optim.moment_tensors()?, &dir.join(&optim_file))?;
     let file = StateFile {
         model_file: model_file.clone(),
         optim_file: optim_file.clone(),

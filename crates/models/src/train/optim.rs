@@ -203,12 +203,12 @@ impl AdamW {
         let no_decay = ParamFilter::new(&config.no_decay)?;
         let mut slots = Vec::with_capacity(params.len());
         for (name, var) in params.iter() {
-            let z = var.zeros_like()?;
+            // Separate buffers: the update rewrites each moment in place.
             slots.push(Slot {
                 name: name.to_string(),
                 var: var.clone(),
-                m: z.clone(),
-                v: z,
+                m: var.zeros_like()?,
+                v: var.zeros_like()?,
                 step: 0,
                 decay: !no_decay.matches(name),
             });
@@ -247,40 +247,30 @@ impl AdamW {
         let c = &self.config;
         for (i, slot) in self.slots.iter_mut().enumerate() {
             let Some(g) = grads.get(i) else { continue };
-            let update = || -> candle_core::Result<(Tensor, Tensor, Tensor)> {
-                let g = g.detach().to_dtype(slot.m.dtype())?;
-                let t = (slot.step + 1) as i32;
-                let m = ((&slot.m * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
-                let v = ((&slot.v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
-                let bc1 = 1.0 - c.beta1.powi(t);
-                let bc2 = 1.0 - c.beta2.powi(t);
-                let mut p = slot.var.as_tensor().detach();
-                if slot.decay && c.weight_decay != 0.0 {
-                    p = (p * (1.0 - c.lr * c.weight_decay))?;
-                }
-                let denom = ((v.sqrt()? / bc2.sqrt())? + c.eps)?;
-                let p = (p - ((m.clone() / denom)? * (c.lr / bc1))?)?;
-                Ok((m, v, p))
+            let hyper = sdvp_kernels::AdamWHyper {
+                lr: c.lr,
+                beta1: c.beta1,
+                beta2: c.beta2,
+                eps: c.eps,
+                weight_decay: if slot.decay { c.weight_decay } else { 0.0 },
+                step: slot.step + 1,
             };
-            let (m, v, p) = update().with_context(|| format!("AdamW update of {}", slot.name))?;
-            slot.var
-                .set(&p)
+            sdvp_kernels::adamw_update(&slot.var, g, &mut slot.m, &mut slot.v, &hyper)
                 .with_context(|| format!("AdamW update of {}", slot.name))?;
-            slot.m = m;
-            slot.v = v;
             slot.step += 1;
         }
         Ok(())
     }
 
-    /// The moments as tensors named `m.<param>` and `v.<param>`, for a checkpoint.
-    pub fn moment_tensors(&self) -> HashMap<String, Tensor> {
+    /// The moments as tensors named `m.<param>` and `v.<param>`, for a checkpoint:
+    /// copies, since the next step rewrites the optimizer's own in place.
+    pub fn moment_tensors(&self) -> Result<HashMap<String, Tensor>> {
         let mut out = HashMap::new();
         for s in &self.slots {
-            out.insert(format!("m.{}", s.name), s.m.clone());
-            out.insert(format!("v.{}", s.name), s.v.clone());
+            out.insert(format!("m.{}", s.name), s.m.copy()?);
+            out.insert(format!("v.{}", s.name), s.v.copy()?);
         }
-        out
+        Ok(out)
     }
 
     /// The JSON-serialisable state.
@@ -317,8 +307,15 @@ impl AdamW {
                     s.var.dims()
                 ));
             }
-            s.m = m.to_dtype(s.var.dtype())?.to_device(s.var.device())?;
-            s.v = v.to_dtype(s.var.dtype())?.to_device(s.var.device())?;
+            // Own copies: the update rewrites them in place.
+            s.m = m
+                .to_dtype(s.var.dtype())?
+                .to_device(s.var.device())?
+                .copy()?;
+            s.v = v
+                .to_dtype(s.var.dtype())?
+                .to_device(s.var.device())?
+                .copy()?;
             s.step = *state
                 .steps
                 .get(&s.name)

@@ -1,0 +1,75 @@
+//! Row-parallel loops over flat `f32` buffers, and slice access to CPU storage.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{bail, CpuStorage, Layout, Result};
+use rayon::prelude::*;
+
+/// Below this many elements a kernel runs on the calling thread: the fork/join costs
+/// more than the work.
+pub(crate) const SERIAL_BELOW: usize = 1 << 15;
+
+/// Elements per parallel task (whole rows). Fixed, so that block-wise partial sums are
+/// the same whatever the thread count.
+const ELEMS_PER_BLOCK: usize = 1 << 14;
+
+/// Rows per block for rows of `n` elements.
+pub(crate) fn rows_per_block(n: usize) -> usize {
+    (ELEMS_PER_BLOCK / n.max(1)).max(1)
+}
+
+/// The `f32` elements of a contiguous layout.
+pub(crate) fn slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = s else {
+        bail!("{op}: expected f32 storage, got {:?}", s.dtype())
+    };
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => bail!("{op}: expected a contiguous tensor, got layout {l:?}"),
+    }
+}
+
+/// The mutable `f32` elements of a contiguous layout.
+pub(crate) fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout, op: &str) -> Result<&'a mut [f32]> {
+    let dtype = s.dtype();
+    let CpuStorage::F32(data) = s else {
+        bail!("{op}: expected f32 storage, got {dtype:?}")
+    };
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&mut data[start..end]),
+        None => bail!("{op}: expected a contiguous tensor, got layout {l:?}"),
+    }
+}
+
+/// Calls `f(first_row, out_block)` for consecutive blocks of whole rows of `out` (rows of
+/// `n` elements), in parallel when the buffer is large; returns the results in block order.
+pub(crate) fn for_row_blocks<R: Send>(
+    out: &mut [f32],
+    n: usize,
+    f: impl Fn(usize, &mut [f32]) -> R + Sync,
+) -> Vec<R> {
+    let rows = rows_per_block(n);
+    let block = rows * n.max(1);
+    if out.len() < SERIAL_BELOW {
+        out.chunks_mut(block)
+            .enumerate()
+            .map(|(i, b)| f(i * rows, b))
+            .collect()
+    } else {
+        out.par_chunks_mut(block)
+            .enumerate()
+            .map(|(i, b)| f(i * rows, b))
+            .collect()
+    }
+}
+
+/// Calls `f(offset, out_chunk)` over consecutive chunks of a flat buffer, in parallel
+/// when it is large.
+pub(crate) fn for_chunks(out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync) {
+    if out.len() < SERIAL_BELOW {
+        f(0, out);
+    } else {
+        out.par_chunks_mut(ELEMS_PER_BLOCK)
+            .enumerate()
+            .for_each(|(i, c)| f(i * ELEMS_PER_BLOCK, c));
+    }
+}
