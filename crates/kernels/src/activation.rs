@@ -1,5 +1,6 @@
 //! Element-wise activations: exact GELU and CLIP's quick GELU.
 
+use crate::exp::exp;
 use crate::reference;
 use crate::rows::{for_chunks, slice};
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
@@ -30,42 +31,75 @@ enum Activation {
     QuickGelu,
 }
 
-/// The error function by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7, about
-/// one f32 ulp near 1): one `exp` and one division, where libm's `erff` is several times
-/// slower and dominated the GELU's cost.
-fn erf(x: f32) -> f32 {
-    let a = x.abs();
+/// The standard normal CDF and density at `x`, sharing one `exp`: the CDF by
+/// Abramowitz & Stegun 7.1.26 for `erf` (absolute error below 1.5e-7, about one f32 ulp
+/// near 1), whose `exp(-a²)` at `a = x / sqrt 2` is the density's `exp(-x² / 2)`.
+#[inline(always)]
+fn normal_cdf_pdf(x: f32) -> (f32, f32) {
+    let e = exp(-0.5 * x * x);
+    let a = x.abs() * INV_SQRT_2;
     let t = 1.0 / (1.0 + 0.327_591_1 * a);
     let poly = t
         * (0.254_829_6
             + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152 + t * 1.061_405_4))));
-    let y = 1.0 - poly * (-a * a).exp();
-    y.copysign(x)
+    let erf = (1.0 - poly * e).copysign(x);
+    (0.5 * (1.0 + erf), e * INV_SQRT_2PI)
 }
 
-/// `0.5 (1 + tanh(x / 2))`: finite for every finite input.
+/// The logistic function `1 / (1 + e^-x)`; `exp` saturates to 0 or `inf` cleanly, so
+/// the result is in [0, 1] for every input.
+#[inline(always)]
 fn sigmoid(x: f32) -> f32 {
-    0.5 * (1.0 + (0.5 * x).tanh())
+    1.0 / (1.0 + exp(-x))
+}
+
+#[inline(always)]
+fn gelu(x: f32) -> f32 {
+    x * normal_cdf_pdf(x).0
+}
+
+#[inline(always)]
+fn gelu_derivative(x: f32) -> f32 {
+    let (cdf, pdf) = normal_cdf_pdf(x);
+    cdf + x * pdf
+}
+
+#[inline(always)]
+fn quick_gelu_value(x: f32) -> f32 {
+    x * sigmoid(1.702 * x)
+}
+
+#[inline(always)]
+fn quick_gelu_derivative(x: f32) -> f32 {
+    let s = sigmoid(1.702 * x);
+    s + 1.702 * x * s * (1.0 - s)
+}
+
+/// `out[i] = f(x[i]) · g[i]` (or `f(x[i])` without `g`) in parallel chunks. Generic, so
+/// that each activation gets its own loop, which the compiler vectorises.
+fn map_into(out: &mut [f32], x: &[f32], g: Option<&[f32]>, f: impl Fn(f32) -> f32 + Sync) {
+    for_chunks(out, |at, o| match g {
+        Some(g) => {
+            for ((o, &v), &gv) in o.iter_mut().zip(&x[at..]).zip(&g[at..]) {
+                *o = gv * f(v);
+            }
+        }
+        None => {
+            for (o, &v) in o.iter_mut().zip(&x[at..]) {
+                *o = f(v);
+            }
+        }
+    });
 }
 
 impl Activation {
-    fn value(self, x: f32) -> f32 {
-        match self {
-            Self::Gelu => 0.5 * x * (1.0 + erf(x * INV_SQRT_2)),
-            Self::QuickGelu => x * sigmoid(1.702 * x),
-        }
-    }
-
-    fn derivative(self, x: f32) -> f32 {
-        match self {
-            Self::Gelu => {
-                let cdf = 0.5 * (1.0 + erf(x * INV_SQRT_2));
-                cdf + x * (-0.5 * x * x).exp() * INV_SQRT_2PI
-            }
-            Self::QuickGelu => {
-                let s = sigmoid(1.702 * x);
-                s + 1.702 * x * s * (1.0 - s)
-            }
+    /// `f(x)`, or `g · f'(x)` with a gradient.
+    fn apply(self, out: &mut [f32], x: &[f32], g: Option<&[f32]>) {
+        match (self, g.is_some()) {
+            (Self::Gelu, false) => map_into(out, x, g, gelu),
+            (Self::Gelu, true) => map_into(out, x, g, gelu_derivative),
+            (Self::QuickGelu, false) => map_into(out, x, g, quick_gelu_value),
+            (Self::QuickGelu, true) => map_into(out, x, g, quick_gelu_derivative),
         }
     }
 
@@ -85,11 +119,7 @@ impl CustomOp1 for Activation {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = slice(s, l, self.name())?;
         let mut out = vec![0f32; x.len()];
-        for_chunks(&mut out, |at, y| {
-            for (o, &v) in y.iter_mut().zip(&x[at..]) {
-                *o = self.value(v);
-            }
-        });
+        self.apply(&mut out, x, None);
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 
@@ -124,11 +154,7 @@ impl CustomOp2 for ActivationBackward {
             )
         }
         let mut out = vec![0f32; x.len()];
-        for_chunks(&mut out, |at, dx| {
-            for ((o, &v), &gv) in dx.iter_mut().zip(&x[at..]).zip(&g[at..]) {
-                *o = gv * self.0.derivative(v);
-            }
-        });
+        self.0.apply(&mut out, x, Some(g));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }

@@ -19,6 +19,7 @@ mod activation;
 mod adamw;
 mod attention;
 mod bias;
+mod exp;
 mod layer_norm;
 mod rows;
 mod softmax;

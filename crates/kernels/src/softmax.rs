@@ -42,17 +42,15 @@ pub fn masked_softmax_last_dim(x: &Tensor, mask: Option<&Tensor>, scale: f64) ->
 
 /// Softmax of one row in place.
 pub(crate) fn softmax_row(y: &mut [f32]) {
-    let max = y.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let max = crate::rows::max(y);
     if max == f32::NEG_INFINITY {
         y.fill(0.0);
         return;
     }
-    let mut sum = 0f32;
     for v in y.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
+        *v = crate::exp::exp(*v - max);
     }
-    let inv = 1.0 / sum;
+    let inv = 1.0 / crate::rows::sum(y);
     for v in y.iter_mut() {
         *v *= inv;
     }
