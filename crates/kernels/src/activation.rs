@@ -78,18 +78,22 @@ fn quick_gelu_derivative(x: f32) -> f32 {
 /// `out[i] = f(x[i]) · g[i]` (or `f(x[i])` without `g`) in parallel chunks. Generic, so
 /// that each activation gets its own loop, which the compiler vectorises.
 fn map_into(out: &mut [f32], x: &[f32], g: Option<&[f32]>, f: impl Fn(f32) -> f32 + Sync) {
-    for_chunks(out, |at, o| match g {
-        Some(g) => {
-            for ((o, &v), &gv) in o.iter_mut().zip(&x[at..]).zip(&g[at..]) {
-                *o = gv * f(v);
+    for_chunks(
+        out,
+        #[inline(always)]
+        |at, o| match g {
+            Some(g) => {
+                for ((o, &v), &gv) in o.iter_mut().zip(&x[at..]).zip(&g[at..]) {
+                    *o = gv * f(v);
+                }
             }
-        }
-        None => {
-            for (o, &v) in o.iter_mut().zip(&x[at..]) {
-                *o = f(v);
+            None => {
+                for (o, &v) in o.iter_mut().zip(&x[at..]) {
+                    *o = f(v);
+                }
             }
-        }
-    });
+        },
+    );
 }
 
 impl Activation {

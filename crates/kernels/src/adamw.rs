@@ -115,12 +115,16 @@ impl InplaceOp2 for Moment {
             bail!("{name}: gradient has {} elements for {}", g.len(), s.len())
         }
         let (keep, take) = (self.keep, 1.0 - self.keep);
-        for_chunks(s, |at, c| {
-            for (o, &gv) in c.iter_mut().zip(&g[at..]) {
-                let x = if self.square { gv * gv } else { gv };
-                *o = keep * *o + take * x;
-            }
-        });
+        for_chunks(
+            s,
+            #[inline(always)]
+            |at, c| {
+                for (o, &gv) in c.iter_mut().zip(&g[at..]) {
+                    let x = if self.square { gv * gv } else { gv };
+                    *o = keep * *o + take * x;
+                }
+            },
+        );
         Ok(())
     }
 }
@@ -157,12 +161,16 @@ impl InplaceOp3 for Update {
                 p.len()
             )
         }
-        for_chunks(p, |at, c| {
-            for ((o, &mv), &vv) in c.iter_mut().zip(&m[at..]).zip(&v[at..]) {
-                let denom = vv.sqrt() * self.inv_sqrt_bc2 + self.eps;
-                *o = *o * self.decay - mv / denom * self.step_size;
-            }
-        });
+        for_chunks(
+            p,
+            #[inline(always)]
+            |at, c| {
+                for ((o, &mv), &vv) in c.iter_mut().zip(&m[at..]).zip(&v[at..]) {
+                    let denom = vv.sqrt() * self.inv_sqrt_bc2 + self.eps;
+                    *o = *o * self.decay - mv / denom * self.step_size;
+                }
+            },
+        );
         Ok(())
     }
 }

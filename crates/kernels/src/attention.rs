@@ -4,7 +4,7 @@
 //! and five backward (the probabilities are recomputed rather than kept).
 
 use crate::reference;
-use crate::rows::slice;
+use crate::rows::{slice, wide};
 use crate::softmax::softmax_row;
 use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor};
 use gemm::{gemm, Parallelism};
@@ -175,16 +175,21 @@ fn probabilities(
             scale,
         );
     }
-    for (i, row) in p.chunks_mut(sk).enumerate() {
-        if let Some((m, l)) = mask {
-            let s = l.stride();
-            let at = l.start_offset() + bi * s[0] + hi * s[1] + i * s[2];
-            for (j, x) in row.iter_mut().enumerate() {
-                *x += m[at + j * s[3]];
+    wide(
+        #[inline(always)]
+        || {
+            for (i, row) in p.chunks_mut(sk).enumerate() {
+                if let Some((m, l)) = mask {
+                    let s = l.stride();
+                    let at = l.start_offset() + bi * s[0] + hi * s[1] + i * s[2];
+                    for (j, x) in row.iter_mut().enumerate() {
+                        *x += m[at + j * s[3]];
+                    }
+                }
+                softmax_row(row);
             }
-        }
-        softmax_row(row);
-    }
+        },
+    );
 }
 
 struct Attention {

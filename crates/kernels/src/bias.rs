@@ -40,14 +40,19 @@ impl CustomOp2 for BiasAdd {
             )
         }
         let mut out = vec![0f32; x.len()];
-        for_row_blocks(&mut out, n, |row0, block| {
-            let src = &x[row0 * n..];
-            for (row, xr) in block.chunks_mut(n).zip(src.chunks(n)) {
-                for ((o, &xv), &bv) in row.iter_mut().zip(xr).zip(b) {
-                    *o = xv + bv;
+        for_row_blocks(
+            &mut out,
+            n,
+            #[inline(always)]
+            |row0, block| {
+                let src = &x[row0 * n..];
+                for (row, xr) in block.chunks_mut(n).zip(src.chunks(n)) {
+                    for ((o, &xv), &bv) in row.iter_mut().zip(xr).zip(b) {
+                        *o = xv + bv;
+                    }
                 }
-            }
-        });
+            },
+        );
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -88,13 +93,18 @@ impl CustomOp1 for ColumnSum {
         }
         let block = rows_per_block(n) * n;
         let sum_block = |rows: &[f32]| {
-            let mut acc = vec![0f32; n];
-            for row in rows.chunks(n) {
-                for (a, &v) in acc.iter_mut().zip(row) {
-                    *a += v;
-                }
-            }
-            acc
+            crate::rows::wide(
+                #[inline(always)]
+                || {
+                    let mut acc = vec![0f32; n];
+                    for row in rows.chunks(n) {
+                        for (a, &v) in acc.iter_mut().zip(row) {
+                            *a += v;
+                        }
+                    }
+                    acc
+                },
+            )
         };
         let partials: Vec<Vec<f32>> = if g.len() < SERIAL_BELOW {
             g.chunks(block).map(sum_block).collect()

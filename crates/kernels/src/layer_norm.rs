@@ -69,15 +69,20 @@ impl CustomOp3 for LayerNorm {
         let n = w.len();
         check(x, n, b.len(), name)?;
         let mut out = vec![0f32; x.len()];
-        for_row_blocks(&mut out, n, |row0, block| {
-            for (j, y) in block.chunks_mut(n).enumerate() {
-                let xr = &x[(row0 + j) * n..][..n];
-                let (mean, rstd) = stats(xr, self.eps);
-                for i in 0..n {
-                    y[i] = (xr[i] - mean) * rstd * w[i] + b[i];
+        for_row_blocks(
+            &mut out,
+            n,
+            #[inline(always)]
+            |row0, block| {
+                for (j, y) in block.chunks_mut(n).enumerate() {
+                    let xr = &x[(row0 + j) * n..][..n];
+                    let (mean, rstd) = stats(xr, self.eps);
+                    for i in 0..n {
+                        y[i] = (xr[i] - mean) * rstd * w[i] + b[i];
+                    }
                 }
-            }
-        });
+            },
+        );
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -133,29 +138,34 @@ impl CustomOp3 for LayerNormBackward {
         let total = x.len();
         let mut out = vec![0f32; total + 2 * n];
         let (dx, wb) = out.split_at_mut(total);
-        let partials = for_row_blocks(dx, n, |row0, block| {
-            let mut acc = vec![0f32; 2 * n];
-            let mut xhat = vec![0f32; n];
-            for (j, dxr) in block.chunks_mut(n).enumerate() {
-                let at = (row0 + j) * n;
-                let (xr, gr) = (&x[at..at + n], &g[at..at + n]);
-                let (mean, rstd) = stats(xr, self.eps);
-                let (mut sum_gw, mut sum_gw_xhat) = (0f32, 0f32);
-                for i in 0..n {
-                    xhat[i] = (xr[i] - mean) * rstd;
-                    let gw = gr[i] * w[i];
-                    sum_gw += gw;
-                    sum_gw_xhat += gw * xhat[i];
+        let partials = for_row_blocks(
+            dx,
+            n,
+            #[inline(always)]
+            |row0, block| {
+                let mut acc = vec![0f32; 2 * n];
+                let mut xhat = vec![0f32; n];
+                for (j, dxr) in block.chunks_mut(n).enumerate() {
+                    let at = (row0 + j) * n;
+                    let (xr, gr) = (&x[at..at + n], &g[at..at + n]);
+                    let (mean, rstd) = stats(xr, self.eps);
+                    let (mut sum_gw, mut sum_gw_xhat) = (0f32, 0f32);
+                    for i in 0..n {
+                        xhat[i] = (xr[i] - mean) * rstd;
+                        let gw = gr[i] * w[i];
+                        sum_gw += gw;
+                        sum_gw_xhat += gw * xhat[i];
+                    }
+                    let (a, c) = (sum_gw / n as f32, sum_gw_xhat / n as f32);
+                    for i in 0..n {
+                        dxr[i] = rstd * (gr[i] * w[i] - a - xhat[i] * c);
+                        acc[i] += gr[i] * xhat[i];
+                        acc[n + i] += gr[i];
+                    }
                 }
-                let (a, c) = (sum_gw / n as f32, sum_gw_xhat / n as f32);
-                for i in 0..n {
-                    dxr[i] = rstd * (gr[i] * w[i] - a - xhat[i] * c);
-                    acc[i] += gr[i] * xhat[i];
-                    acc[n + i] += gr[i];
-                }
-            }
-            acc
-        });
+                acc
+            },
+        );
         for p in partials {
             for (o, v) in wb.iter_mut().zip(p) {
                 *o += v;

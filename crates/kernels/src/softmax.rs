@@ -10,7 +10,7 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     if !crate::fused(x) || x.rank() == 0 || x.elem_count() == 0 {
         return reference::softmax_last_dim(x);
     }
-    x.contiguous()?.apply_op1(Softmax)
+    x.contiguous()?.apply_op1(ScaledSoftmax { scale: 1.0 })
 }
 
 /// `softmax(x * scale + mask)` over the last dimension, with an additive `mask` that
@@ -41,6 +41,7 @@ pub fn masked_softmax_last_dim(x: &Tensor, mask: Option<&Tensor>, scale: f64) ->
 }
 
 /// Softmax of one row in place.
+#[inline(always)]
 pub(crate) fn softmax_row(y: &mut [f32]) {
     let max = crate::rows::max(y);
     if max == f32::NEG_INFINITY {
@@ -58,20 +59,25 @@ pub(crate) fn softmax_row(y: &mut [f32]) {
 
 fn forward(x: &[f32], n: usize, scale: f32, mask: Option<(&[f32], &Layout)>) -> Vec<f32> {
     let mut out = x.to_vec();
-    for_row_blocks(&mut out, n, |row0, block| {
-        for (j, y) in block.chunks_mut(n).enumerate() {
-            if scale != 1.0 {
-                y.iter_mut().for_each(|v| *v *= scale);
-            }
-            if let Some((m, l)) = mask {
-                let (at, step) = mask_row(row0 + j, l);
-                for (i, v) in y.iter_mut().enumerate() {
-                    *v += m[at + i * step];
+    for_row_blocks(
+        &mut out,
+        n,
+        #[inline(always)]
+        |row0, block| {
+            for (j, y) in block.chunks_mut(n).enumerate() {
+                if scale != 1.0 {
+                    y.iter_mut().for_each(|v| *v *= scale);
                 }
+                if let Some((m, l)) = mask {
+                    let (at, step) = mask_row(row0 + j, l);
+                    for (i, v) in y.iter_mut().enumerate() {
+                        *v += m[at + i * step];
+                    }
+                }
+                softmax_row(y);
             }
-            softmax_row(y);
-        }
-    });
+        },
+    );
     out
 }
 
@@ -91,24 +97,7 @@ fn backward(y: &Tensor, grad: &Tensor, scale: f32) -> Result<Tensor> {
     y.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBackward { scale })
 }
 
-struct Softmax;
-
-impl CustomOp1 for Softmax {
-    fn name(&self) -> &'static str {
-        "sdvp-softmax"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = slice(s, l, self.name())?;
-        let n = l.dims()[l.dims().len() - 1];
-        Ok((CpuStorage::F32(forward(x, n, 1.0, None)), l.shape().clone()))
-    }
-
-    fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(backward(y, grad, 1.0)?))
-    }
-}
-
+/// Softmax of `x · scale` (no multiply when the scale is 1).
 struct ScaledSoftmax {
     scale: f32,
 }
@@ -210,16 +199,21 @@ impl CustomOp2 for SoftmaxBackward {
         }
         let n = l1.dims()[l1.dims().len() - 1];
         let mut out = vec![0f32; y.len()];
-        for_row_blocks(&mut out, n, |row0, block| {
-            for (j, dx) in block.chunks_mut(n).enumerate() {
-                let at = (row0 + j) * n;
-                let (yr, gr) = (&y[at..at + n], &g[at..at + n]);
-                let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
-                for i in 0..n {
-                    dx[i] = self.scale * yr[i] * (gr[i] - dot);
+        for_row_blocks(
+            &mut out,
+            n,
+            #[inline(always)]
+            |row0, block| {
+                for (j, dx) in block.chunks_mut(n).enumerate() {
+                    let at = (row0 + j) * n;
+                    let (yr, gr) = (&y[at..at + n], &g[at..at + n]);
+                    let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
+                    for i in 0..n {
+                        dx[i] = self.scale * yr[i] * (gr[i] - dot);
+                    }
                 }
-            }
-        });
+            },
+        );
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }

@@ -546,6 +546,12 @@ impl Backend for LazyModule {
     }
     fn run_batch(&self, kind: ModuleKind, requests: &[Request]) -> Answers {
         match self.get() {
+            // A local model's batch is plain computation: on a pool worker its gemms and
+            // kernels share the threads without waking them per op. A remote LLM call
+            // waits on the network, so it stays off the pool.
+            Ok(b) if !matches!(self.module.arch, "openai" | "local") => {
+                sdvp_kernels::on_pool(|| b.run_batch(kind, requests))
+            }
             Ok(b) => b.run_batch(kind, requests),
             Err(e) => fail_all(kind, requests.len(), e),
         }

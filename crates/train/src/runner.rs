@@ -57,7 +57,7 @@ impl Schedule {
 }
 
 /// A model with its data: what the loop needs to train, validate and export it.
-pub trait Trainee {
+pub trait Trainee: Sync {
     /// Every variable of the model, under its checkpoint names.
     fn varmap(&self) -> &VarMap;
     /// Variables not to train (parameters no loss reaches, by design).
@@ -250,15 +250,20 @@ pub fn train(
     while step < schedule.steps {
         let idx = batch_indices(seed, step, schedule.batch, n);
         let mut rng = SplitMix64::derive(seed, step.wrapping_mul(0x9e37_79b9) ^ 0xa11ce);
-        let (loss, parts) = trainee.loss(&idx, &mut rng)?;
-        let value = f64::from(loss.to_scalar::<f32>()?);
-        if !value.is_finite() {
-            bail!("{name}: the loss is {value} at step {step}; lower the learning rate");
-        }
-        let mut grads = ParamGrads::backward(&loss, &params)?;
-        let norm = grads.clip_global_norm(schedule.clip_norm)?;
-        opt.set_lr(lr.lr(step));
-        opt.step(&grads)?;
+        // The whole step on a pool worker: its gemms and kernels then share the pool's
+        // threads without waking them from outside for every op.
+        let (value, parts, norm) = sdvp_kernels::on_pool(|| -> Result<_> {
+            let (loss, parts) = trainee.loss(&idx, &mut rng)?;
+            let value = f64::from(loss.to_scalar::<f32>()?);
+            if !value.is_finite() {
+                bail!("{name}: the loss is {value} at step {step}; lower the learning rate");
+            }
+            let mut grads = ParamGrads::backward(&loss, &params)?;
+            let norm = grads.clip_global_norm(schedule.clip_norm)?;
+            opt.set_lr(lr.lr(step));
+            opt.step(&grads)?;
+            Ok((value, parts, norm))
+        })?;
         step += 1;
         running += value;
         running_n += 1;
