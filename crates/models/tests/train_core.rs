@@ -193,6 +193,42 @@ fn filters_and_seeded_init() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn seeded_init_sets_every_normalisation_scale_to_one() -> Result<()> {
+    let vm = VarMap::new();
+    let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+    // Names as the checkpoints spell them (CLIP's `pre_layrnorm` included).
+    let ones = [
+        "vision_model.pre_layrnorm.weight",
+        "text_encoder.embeddings.LayerNorm.weight",
+        "vision_model.encoder.layers.0.layer_norm1.weight",
+        "model.norm.weight",
+        "model.layers.0.input_layernorm.weight",
+        "neck.fusion.batch_norm.running_var",
+    ];
+    let zeros = [
+        "vision_model.pre_layrnorm.bias",
+        "neck.fusion.batch_norm.running_mean",
+    ];
+    for name in ones.iter().chain(&zeros) {
+        vb.get(8, name)?;
+    }
+    vb.get((8, 8), "vision_model.encoder.layers.0.mlp.fc1.weight")?;
+    let params = NamedParams::from_varmap(&vm)?;
+    seeded_init(&params, 3, 0.02)?;
+    let values = |name: &str| scalars(params.get(name).expect(name).as_tensor());
+    for name in ones {
+        assert_eq!(values(name), vec![1.0; 8], "{name}");
+    }
+    for name in zeros {
+        assert_eq!(values(name), vec![0.0; 8], "{name}");
+    }
+    let fc = values("vision_model.encoder.layers.0.mlp.fc1.weight");
+    assert_eq!(fc.len(), 64);
+    assert!(fc.iter().all(|x| x.abs() < 0.2) && fc.iter().any(|x| *x != 0.0));
+    Ok(())
+}
+
 /// Builds a 2-layer MLP in a fresh VarMap with seeded weights.
 fn mlp(seed: u64) -> Result<(VarMap, NamedParams, candle_nn::Linear, candle_nn::Linear)> {
     let vm = VarMap::new();

@@ -160,15 +160,20 @@ fn glob_to_regex(glob: &str) -> String {
 
 /// Re-initialises every parameter from `seed`, as transformers' `_init_weights` does for
 /// BERT/ViT models: biases zero, normalisation scales one, everything else normal with
-/// standard deviation `std`. Each tensor draws from its own stream derived from the seed
+/// standard deviation `std`. A normalisation scale is a `weight` under a name with `norm`
+/// in it: `LayerNorm`, `layer_norm`, Llama's `model.norm`, and CLIP's misspelt
+/// `pre_layrnorm` (which the earlier `layernorm`-only rule missed, so CLIP's and OWL-ViT's
+/// vision towers started with that scale at about 0.02). Batch-norm running statistics
+/// start at mean 0 and variance 1. Each tensor draws from its own stream derived from the seed
 /// and its name, so adding a parameter does not change the others.
 pub fn seeded_init(params: &NamedParams, seed: u64, std: f64) -> Result<()> {
     for (name, var) in params.iter() {
         let n = var.elem_count();
         let lname = name.to_ascii_lowercase();
-        let values: Vec<f32> = if name.ends_with("bias") {
+        let norm_scale = lname.contains("norm") && lname.ends_with("weight");
+        let values: Vec<f32> = if name.ends_with("bias") || name.ends_with("running_mean") {
             vec![0.0; n]
-        } else if lname.contains("layernorm") || lname.contains("layer_norm") {
+        } else if norm_scale || name.ends_with("running_var") {
             vec![1.0; n]
         } else {
             let mut rng = SplitMix64::new(seed ^ name_hash(name));

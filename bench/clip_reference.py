@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""PyTorch side of the CLIP benchmark (see bench/src/clip.rs): the same config, inputs
+(BATCH image-text pairs, texts of 8 tokens), symmetric contrastive loss (cross-entropy
+over the image-text logits both ways), clipping and AdamW, and one forward pass for
+inference, on the same number of threads.
+
+python3 bench/clip_reference.py [CONFIG_DIR] [BATCH] [STEPS] [THREADS]
+"""
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from transformers import CLIPConfig, CLIPModel
+
+LEN = 8
+
+
+def main():
+    cdir = sys.argv[1] if len(sys.argv) > 1 else "crates/models/tests/fixtures/clip"
+    batch = int(sys.argv[2]) if len(sys.argv) > 2 else 16
+    steps = int(sys.argv[3]) if len(sys.argv) > 3 else 20
+    threads = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    config = CLIPConfig.from_pretrained(cdir)
+    model = CLIPModel(config)
+    vocab = config.text_config.vocab_size
+    size = config.vision_config.image_size
+    r, c = torch.meshgrid(torch.arange(batch), torch.arange(LEN), indexing="ij")
+    ids = 1 + (r * 7 + c * 13) % (vocab - 3)
+    ids[:, 0], ids[:, -1] = vocab - 2, vocab - 1
+    mask = torch.ones_like(ids)
+    px = (torch.arange(batch * 3 * size * size) % 97).float().view(batch, 3, size, size) / 48.0 - 1.0
+    target = torch.arange(batch)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
+
+    def train_step():
+        model.train()
+        logits = model(input_ids=ids, attention_mask=mask, pixel_values=px).logits_per_image
+        loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        return loss.item()
+
+    for _ in range(3):
+        train_step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        loss = train_step()
+    train_ms = (time.perf_counter() - t0) * 1e3 / steps
+    model.eval()
+    with torch.no_grad():
+        for _ in range(2):
+            model(input_ids=ids, attention_mask=mask, pixel_values=px)
+        t1 = time.perf_counter()
+        for _ in range(steps):
+            model(input_ids=ids, attention_mask=mask, pixel_values=px)
+        infer_ms = (time.perf_counter() - t1) * 1e3 / steps
+    n = sum(p.numel() for p in model.parameters())
+    print(f"pytorch params={n} batch={batch} threads={threads} train_ms/step={train_ms:.2f} "
+          f"infer_ms/batch={infer_ms:.2f} last_loss={loss:.4f} attn={config._attn_implementation}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""PyTorch side of the OWL-ViT benchmark (see bench/src/owlvit.rs): the same config,
+inputs (BATCH images, 4 queries of 8 tokens each), stand-in detection loss (sigmoid
+cross-entropy of every logit against a fixed 0/1 target plus L1 of every box against a
+fixed box), clipping and AdamW, and one forward pass for inference, on the same number
+of threads.
+
+python3 bench/owlvit_reference.py [CONFIG_DIR] [BATCH] [STEPS] [THREADS]
+"""
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from transformers import OwlViTConfig, OwlViTForObjectDetection
+
+QUERIES, LEN = 4, 8
+
+
+def main():
+    cdir = sys.argv[1] if len(sys.argv) > 1 else "crates/models/tests/fixtures/owlvit"
+    batch = int(sys.argv[2]) if len(sys.argv) > 2 else 8
+    steps = int(sys.argv[3]) if len(sys.argv) > 3 else 20
+    threads = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    config = OwlViTConfig.from_pretrained(cdir)
+    model = OwlViTForObjectDetection(config)
+    vocab = config.text_config.vocab_size
+    size = config.vision_config.image_size
+    grid = size // config.vision_config.patch_size
+    rows = batch * QUERIES
+    r, c = torch.meshgrid(torch.arange(rows), torch.arange(LEN), indexing="ij")
+    ids = 1 + (r * 7 + c * 13) % (vocab - 3)
+    ids[:, 0], ids[:, -1] = vocab - 2, vocab - 1
+    mask = torch.ones_like(ids)
+    px = (torch.arange(batch * 3 * size * size) % 97).float().view(batch, 3, size, size) / 48.0 - 1.0
+    b, p, q = torch.meshgrid(torch.arange(batch), torch.arange(grid * grid), torch.arange(QUERIES), indexing="ij")
+    labels = ((b * 3 + p * 5 + q) % 11 == 0).float()
+    b, p = b[..., 0], p[..., 0]
+    cx = 0.1 + 0.8 * ((b + p) % 9).float() / 8.0
+    cy = 0.1 + 0.8 * ((b + 2 * p) % 7).float() / 6.0
+    boxes = torch.stack([cx, cy, torch.full_like(cx, 0.2), torch.full_like(cx, 0.2)], -1)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
+
+    def train_step():
+        model.train()
+        out = model(input_ids=ids, attention_mask=mask, pixel_values=px)
+        loss = (F.binary_cross_entropy_with_logits(out.logits, labels)
+                + F.l1_loss(out.pred_boxes, boxes))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        return loss.item()
+
+    for _ in range(3):
+        train_step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        loss = train_step()
+    train_ms = (time.perf_counter() - t0) * 1e3 / steps
+    model.eval()
+    with torch.no_grad():
+        for _ in range(2):
+            model(input_ids=ids, attention_mask=mask, pixel_values=px)
+        t1 = time.perf_counter()
+        for _ in range(steps):
+            model(input_ids=ids, attention_mask=mask, pixel_values=px)
+        infer_ms = (time.perf_counter() - t1) * 1e3 / steps
+    n = sum(p.numel() for p in model.parameters())
+    print(f"pytorch params={n} batch={batch} threads={threads} train_ms/step={train_ms:.2f} "
+          f"infer_ms/batch={infer_ms:.2f} last_loss={loss:.4f} attn={config._attn_implementation}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+//! OWL-ViT detection training and inference speed, to compare with
+//! `bench/owlvit_reference.py` (PyTorch, same config, shapes, inputs and thread count).
+//!
+//! `cargo run --release -p sdvp-bench --bin bench-owlvit [--features mimalloc] -- [CONFIG_DIR] [BATCH] [STEPS]`
+//!
+//! A training step is forward + backward + gradient clipping + AdamW on `BATCH` images
+//! with 4 text queries of 8 tokens each. The loss is a stand-in of the same cost as the
+//! fine-tuning loss (`owlvit::detection_loss`) without its matching, so that PyTorch
+//! computes exactly the same: sigmoid cross-entropy of every (patch, query) logit against
+//! a fixed 0/1 target, plus L1 of every predicted box against a fixed box. Inference is
+//! one `forward` (logits and boxes). Prints milliseconds per step.
+
+use anyhow::Result;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use sdvp_models::owlvit::{Config, OwlVit};
+use sdvp_models::train::{seeded_init, AdamW, AdamWConfig, NamedParams, ParamGrads};
+use std::path::PathBuf;
+use std::time::Instant;
+
+const QUERIES: usize = 4;
+const LEN: usize = 8;
+
+fn main() -> Result<()> {
+    sdvp_kernels::tune_process();
+    let args: Vec<String> = std::env::args().collect();
+    let dir = args
+        .get(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("crates/models/tests/fixtures/owlvit"));
+    let batch: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(8);
+    let steps: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let config = Config::from_file(&dir.join("config.json"))?;
+    let dev = Device::Cpu;
+    let varmap = VarMap::new();
+    let model = OwlVit::new(VarBuilder::from_varmap(&varmap, DType::F32, &dev), &config)?;
+    let params = NamedParams::from_varmap(&varmap)?;
+    seeded_init(&params, 0, 0.02)?;
+    if let Some(v) = params.get("owlvit.logit_scale") {
+        v.set(&Tensor::new(config.logit_scale_init_value as f32, &dev)?)?;
+    }
+    // The same inputs as the Python side: [bos, 6 ids, eos] per query, a fixed pixel ramp.
+    let vocab = config.text_config.vocab_size;
+    let rows = batch * QUERIES;
+    let ids: Vec<u32> = (0..rows * LEN)
+        .map(|i| match (i / LEN, i % LEN) {
+            (_, 0) => vocab as u32 - 2,
+            (_, c) if c == LEN - 1 => vocab as u32 - 1,
+            (r, c) => (1 + (r * 7 + c * 13) % (vocab - 3)) as u32,
+        })
+        .collect();
+    let ids = Tensor::from_vec(ids, (rows, LEN), &dev)?;
+    let mask = Tensor::ones((rows, LEN), DType::U32, &dev)?;
+    let size = config.vision_config.image_size;
+    let pixels: Vec<f32> = (0..batch * 3 * size * size)
+        .map(|i| ((i % 97) as f32 / 48.0) - 1.0)
+        .collect();
+    let px = Tensor::from_vec(pixels, (batch, 3, size, size), &dev)?;
+    let patches = config.vision_config.grid().pow(2);
+    let labels: Vec<f32> = (0..batch * patches * QUERIES)
+        .map(|i| {
+            let (b, p, q) = (i / (patches * QUERIES), i / QUERIES % patches, i % QUERIES);
+            f32::from(u8::from((b * 3 + p * 5 + q) % 11 == 0))
+        })
+        .collect();
+    let labels = Tensor::from_vec(labels, (batch, patches, QUERIES), &dev)?;
+    let boxes: Vec<f32> = (0..batch * patches)
+        .flat_map(|i| {
+            let (b, p) = (i / patches, i % patches);
+            let cx = 0.1 + 0.8 * ((b + p) % 9) as f32 / 8.0;
+            let cy = 0.1 + 0.8 * ((b + 2 * p) % 7) as f32 / 6.0;
+            [cx, cy, 0.2, 0.2]
+        })
+        .collect();
+    let boxes = Tensor::from_vec(boxes, (batch, patches, 4), &dev)?;
+    let mut opt = AdamW::new(
+        &params,
+        AdamWConfig {
+            lr: 1e-4,
+            ..AdamWConfig::default()
+        },
+    )?;
+    let mut split = [0f64; 3];
+    let mut train_step = |split: &mut [f64; 3]| -> Result<f32> {
+        let t = Instant::now();
+        let out = model.forward(&px, &ids, Some(&mask))?;
+        // Stable BCE with logits: max(x, 0) - x t + log(1 + exp(-|x|)).
+        let x = &out.logits;
+        let bce = ((x.relu()? - (x * &labels)?)? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
+        let l1 = (&out.pred_boxes - &boxes)?.abs()?.mean_all()?;
+        let loss = (bce.mean_all()? + l1)?;
+        let t_fwd = t.elapsed().as_secs_f64();
+        let mut g = ParamGrads::backward(&loss, &params)?;
+        let t_bwd = t.elapsed().as_secs_f64();
+        g.clip_global_norm(1.0)?;
+        opt.step(&g)?;
+        let t_all = t.elapsed().as_secs_f64();
+        split[0] += t_fwd;
+        split[1] += t_bwd - t_fwd;
+        split[2] += t_all - t_bwd;
+        Ok(loss.to_scalar::<f32>()?)
+    };
+    for _ in 0..3 {
+        sdvp_kernels::on_pool(|| train_step(&mut [0f64; 3]))?;
+    }
+    let t0 = Instant::now();
+    let mut loss = 0.0;
+    for _ in 0..steps {
+        loss = sdvp_kernels::on_pool(|| train_step(&mut split))?;
+    }
+    let train_ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    let infer = || sdvp_kernels::on_pool(|| model.forward(&px, &ids, Some(&mask)));
+    for _ in 0..2 {
+        infer()?;
+    }
+    let t1 = Instant::now();
+    for _ in 0..steps {
+        infer()?;
+    }
+    let infer_ms = t1.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    let [fwd, bwd, opt_s] = split.map(|s| s * 1e3 / steps as f64);
+    println!("candle  split: forward_ms={fwd:.2} backward_ms={bwd:.2} clip+adamw_ms={opt_s:.2}");
+    println!(
+        "candle  params={} batch={batch} threads={} mimalloc={} train_ms/step={train_ms:.2} infer_ms/batch={infer_ms:.2} last_loss={loss:.4}",
+        params.numel(),
+        candle_core::utils::get_num_threads(),
+        cfg!(feature = "mimalloc"),
+    );
+    Ok(())
+}
