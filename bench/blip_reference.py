@@ -6,10 +6,12 @@ decoding of up to 6 tokens, on the same number of threads.
 python3 bench/blip_reference.py [CONFIG_DIR] [BATCH] [STEPS] [THREADS]
 """
 import sys
-import time
 
 import torch
+
 from transformers import BlipConfig, BlipForQuestionAnswering
+
+import harness  # bench/harness.py, next to this file
 
 
 def main():
@@ -26,38 +28,17 @@ def main():
     q = torch.randint(6, t.vocab_size, (batch, 12)); q[:, 0] = 2
     a = torch.randint(6, t.vocab_size, (batch, 4)); a[:, 0] = t.bos_token_id
     px = (torch.arange(batch * 3 * size * size) % 97).float().view(batch, 3, size, size) / 48.0 - 1.0
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
 
-    def train_step():
-        model.train()
+    def loss_fn():
         img = model.vision_model(pixel_values=px).last_hidden_state
         qe = model.text_encoder(input_ids=q, encoder_hidden_states=img).last_hidden_state
         logits = model.text_decoder(input_ids=a, encoder_hidden_states=qe).logits
         loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, t.vocab_size),
                                                  a[:, 1:].reshape(-1), label_smoothing=0.1)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        return loss.item()
+        return loss
 
-    for _ in range(3):
-        train_step()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        loss = train_step()
-    train_ms = (time.perf_counter() - t0) * 1e3 / steps
-    model.eval()
-    with torch.no_grad():
-        for _ in range(2):
-            model.generate(input_ids=q, pixel_values=px, max_length=6)
-        t1 = time.perf_counter()
-        for _ in range(steps):
-            model.generate(input_ids=q, pixel_values=px, max_length=6)
-        infer_ms = (time.perf_counter() - t1) * 1e3 / steps
-    n = sum(p.numel() for p in model.parameters())
-    print(f"pytorch params={n} batch={batch} threads={threads} train_ms/step={train_ms:.2f} "
-          f"infer_ms/batch={infer_ms:.2f} last_loss={loss:.4f}")
+    harness.run(model, loss_fn, lambda: model.generate(input_ids=q, pixel_values=px, max_length=6),
+                steps, batch, threads)
 
 
 if __name__ == "__main__":

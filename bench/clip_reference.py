@@ -7,11 +7,12 @@ inference, on the same number of threads.
 python3 bench/clip_reference.py [CONFIG_DIR] [BATCH] [STEPS] [THREADS]
 """
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 from transformers import CLIPConfig, CLIPModel
+
+import harness  # bench/harness.py, next to this file
 
 LEN = 8
 
@@ -33,35 +34,14 @@ def main():
     mask = torch.ones_like(ids)
     px = (torch.arange(batch * 3 * size * size) % 97).float().view(batch, 3, size, size) / 48.0 - 1.0
     target = torch.arange(batch)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
 
-    def train_step():
-        model.train()
+    def loss_fn():
         logits = model(input_ids=ids, attention_mask=mask, pixel_values=px).logits_per_image
         loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        return loss.item()
+        return loss
 
-    for _ in range(3):
-        train_step()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        loss = train_step()
-    train_ms = (time.perf_counter() - t0) * 1e3 / steps
-    model.eval()
-    with torch.no_grad():
-        for _ in range(2):
-            model(input_ids=ids, attention_mask=mask, pixel_values=px)
-        t1 = time.perf_counter()
-        for _ in range(steps):
-            model(input_ids=ids, attention_mask=mask, pixel_values=px)
-        infer_ms = (time.perf_counter() - t1) * 1e3 / steps
-    n = sum(p.numel() for p in model.parameters())
-    print(f"pytorch params={n} batch={batch} threads={threads} train_ms/step={train_ms:.2f} "
-          f"infer_ms/batch={infer_ms:.2f} last_loss={loss:.4f} attn={config._attn_implementation}")
+    harness.run(model, loss_fn, lambda: model(input_ids=ids, attention_mask=mask, pixel_values=px),
+                steps, batch, threads, f" attn={config._attn_implementation}")
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use sdvp_models::blip::{BlipForQuestionAnswering, Config};
-use sdvp_models::train::{seeded_init, AdamW, AdamWConfig, NamedParams, ParamGrads, SplitMix64};
+use sdvp_models::train::{seeded_init, NamedParams, SplitMix64};
 use std::path::PathBuf;
-use std::time::Instant;
+
+#[path = "harness.rs"]
+mod harness;
 
 fn main() -> Result<()> {
     sdvp_kernels::tune_process();
@@ -52,57 +54,18 @@ fn main() -> Result<()> {
         .map(|i| ((i % 97) as f32 / 48.0) - 1.0)
         .collect();
     let px = Tensor::from_vec(pixels, (batch, 3, size, size), &dev)?;
-    let mut opt = AdamW::new(
+    let timing = harness::time(
         &params,
-        AdamWConfig {
-            lr: 1e-4,
-            ..AdamWConfig::default()
-        },
+        steps,
+        || Ok(model.vqa_loss(&px, &q, None, &a, None, 0.1)?),
+        || Ok(model.generate_greedy(&px, &q, None, 6)?),
     )?;
-    // Seconds spent in the forward pass, backward pass and clipping + AdamW.
-    let mut split = [0f64; 3];
-    let mut train_step = |split: &mut [f64; 3]| -> Result<f32> {
-        let t = Instant::now();
-        let loss = model.vqa_loss(&px, &q, None, &a, None, 0.1)?;
-        let t_fwd = t.elapsed().as_secs_f64();
-        let mut g = ParamGrads::backward(&loss, &params)?;
-        let t_bwd = t.elapsed().as_secs_f64();
-        g.clip_global_norm(1.0)?;
-        opt.step(&g)?;
-        let t_all = t.elapsed().as_secs_f64();
-        split[0] += t_fwd;
-        split[1] += t_bwd - t_fwd;
-        split[2] += t_all - t_bwd;
-        Ok(loss.to_scalar::<f32>()?)
-    };
-    for _ in 0..3 {
-        // On a pool worker, as `sdvp`'s training loop runs its steps.
-        sdvp_kernels::on_pool(|| train_step(&mut [0f64; 3]))?;
-    }
-    let t0 = Instant::now();
-    let mut loss = 0.0;
-    for _ in 0..steps {
-        loss = sdvp_kernels::on_pool(|| train_step(&mut split))?;
-    }
-    let train_ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
-    // On a pool worker, as `sdvp` runs a module's batch.
-    let infer = || sdvp_kernels::on_pool(|| model.generate_greedy(&px, &q, None, 6));
-    for _ in 0..2 {
-        infer()?;
-    }
-    let t1 = Instant::now();
-    for _ in 0..steps {
-        infer()?;
-    }
-    let infer_ms = t1.elapsed().as_secs_f64() * 1e3 / steps as f64;
-    let [fwd, bwd, opt_s] = split.map(|s| s * 1e3 / steps as f64);
     let train_gflop = 3.0 * forward_matmul_flops(&config, batch, 12, 4) / 1e9;
-    println!("candle  split: forward_ms={fwd:.2} backward_ms={bwd:.2} clip+adamw_ms={opt_s:.2}");
-    println!(
-        "candle  params={} batch={batch} threads={} mimalloc={} train_ms/step={train_ms:.2} infer_ms/batch={infer_ms:.2} last_loss={loss:.4} train_gflop/step={train_gflop:.3}",
-        params.numel(),
-        candle_core::utils::get_num_threads(),
-        cfg!(feature = "mimalloc"),
+    harness::print(
+        &timing,
+        &params,
+        batch,
+        &format!(" train_gflop/step={train_gflop:.3}"),
     );
     Ok(())
 }

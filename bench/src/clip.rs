@@ -12,9 +12,11 @@ use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use sdvp_models::clip::{contrastive_loss, ClipModel, Config};
-use sdvp_models::train::{seeded_init, AdamW, AdamWConfig, NamedParams, ParamGrads};
+use sdvp_models::train::{seeded_init, NamedParams};
 use std::path::PathBuf;
-use std::time::Instant;
+
+#[path = "harness.rs"]
+mod harness;
 
 const LEN: usize = 8;
 
@@ -37,9 +39,6 @@ fn main() -> Result<()> {
         v.set(&Tensor::new(config.logit_scale_init_value as f32, &dev)?)?;
     }
     // `seeded_init` sets norm scales to one by name; CLIP's pre-norm is spelt `layrnorm`.
-    if let Some(v) = params.get("vision_model.pre_layrnorm.weight") {
-        v.set(&v.ones_like()?)?;
-    }
     // The same inputs as the Python side: [bos, 6 ids, eos] per text, a fixed pixel ramp.
     let vocab = config.text_config.vocab_size;
     let ids: Vec<u32> = (0..batch * LEN)
@@ -56,54 +55,15 @@ fn main() -> Result<()> {
         .map(|i| ((i % 97) as f32 / 48.0) - 1.0)
         .collect();
     let px = Tensor::from_vec(pixels, (batch, 3, size, size), &dev)?;
-    let mut opt = AdamW::new(
+    let timing = harness::time(
         &params,
-        AdamWConfig {
-            lr: 1e-4,
-            ..AdamWConfig::default()
+        steps,
+        || -> Result<Tensor> {
+            let out = model.forward(&px, &ids, Some(&mask))?;
+            Ok(contrastive_loss(&out.logits_per_image)?)
         },
+        || Ok(model.forward(&px, &ids, Some(&mask))?),
     )?;
-    let mut split = [0f64; 3];
-    let mut train_step = |split: &mut [f64; 3]| -> Result<f32> {
-        let t = Instant::now();
-        let out = model.forward(&px, &ids, Some(&mask))?;
-        let loss = contrastive_loss(&out.logits_per_image)?;
-        let t_fwd = t.elapsed().as_secs_f64();
-        let mut g = ParamGrads::backward(&loss, &params)?;
-        let t_bwd = t.elapsed().as_secs_f64();
-        g.clip_global_norm(1.0)?;
-        opt.step(&g)?;
-        let t_all = t.elapsed().as_secs_f64();
-        split[0] += t_fwd;
-        split[1] += t_bwd - t_fwd;
-        split[2] += t_all - t_bwd;
-        Ok(loss.to_scalar::<f32>()?)
-    };
-    for _ in 0..3 {
-        sdvp_kernels::on_pool(|| train_step(&mut [0f64; 3]))?;
-    }
-    let t0 = Instant::now();
-    let mut loss = 0.0;
-    for _ in 0..steps {
-        loss = sdvp_kernels::on_pool(|| train_step(&mut split))?;
-    }
-    let train_ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
-    let infer = || sdvp_kernels::on_pool(|| model.forward(&px, &ids, Some(&mask)));
-    for _ in 0..2 {
-        infer()?;
-    }
-    let t1 = Instant::now();
-    for _ in 0..steps {
-        infer()?;
-    }
-    let infer_ms = t1.elapsed().as_secs_f64() * 1e3 / steps as f64;
-    let [fwd, bwd, opt_s] = split.map(|s| s * 1e3 / steps as f64);
-    println!("candle  split: forward_ms={fwd:.2} backward_ms={bwd:.2} clip+adamw_ms={opt_s:.2}");
-    println!(
-        "candle  params={} batch={batch} threads={} mimalloc={} train_ms/step={train_ms:.2} infer_ms/batch={infer_ms:.2} last_loss={loss:.4}",
-        params.numel(),
-        candle_core::utils::get_num_threads(),
-        cfg!(feature = "mimalloc"),
-    );
+    harness::print(&timing, &params, batch, "");
     Ok(())
 }

@@ -14,9 +14,11 @@ use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use sdvp_models::owlvit::{Config, OwlVit};
-use sdvp_models::train::{seeded_init, AdamW, AdamWConfig, NamedParams, ParamGrads};
+use sdvp_models::train::{seeded_init, NamedParams};
 use std::path::PathBuf;
-use std::time::Instant;
+
+#[path = "harness.rs"]
+mod harness;
 
 const QUERIES: usize = 4;
 const LEN: usize = 8;
@@ -73,58 +75,19 @@ fn main() -> Result<()> {
         })
         .collect();
     let boxes = Tensor::from_vec(boxes, (batch, patches, 4), &dev)?;
-    let mut opt = AdamW::new(
+    let timing = harness::time(
         &params,
-        AdamWConfig {
-            lr: 1e-4,
-            ..AdamWConfig::default()
+        steps,
+        || -> Result<Tensor> {
+            let out = model.forward(&px, &ids, Some(&mask))?;
+            // Stable BCE with logits: max(x, 0) - x t + log(1 + exp(-|x|)).
+            let x = &out.logits;
+            let bce = ((x.relu()? - (x * &labels)?)? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
+            let l1 = (&out.pred_boxes - &boxes)?.abs()?.mean_all()?;
+            Ok((bce.mean_all()? + l1)?)
         },
+        || Ok(model.forward(&px, &ids, Some(&mask))?),
     )?;
-    let mut split = [0f64; 3];
-    let mut train_step = |split: &mut [f64; 3]| -> Result<f32> {
-        let t = Instant::now();
-        let out = model.forward(&px, &ids, Some(&mask))?;
-        // Stable BCE with logits: max(x, 0) - x t + log(1 + exp(-|x|)).
-        let x = &out.logits;
-        let bce = ((x.relu()? - (x * &labels)?)? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
-        let l1 = (&out.pred_boxes - &boxes)?.abs()?.mean_all()?;
-        let loss = (bce.mean_all()? + l1)?;
-        let t_fwd = t.elapsed().as_secs_f64();
-        let mut g = ParamGrads::backward(&loss, &params)?;
-        let t_bwd = t.elapsed().as_secs_f64();
-        g.clip_global_norm(1.0)?;
-        opt.step(&g)?;
-        let t_all = t.elapsed().as_secs_f64();
-        split[0] += t_fwd;
-        split[1] += t_bwd - t_fwd;
-        split[2] += t_all - t_bwd;
-        Ok(loss.to_scalar::<f32>()?)
-    };
-    for _ in 0..3 {
-        sdvp_kernels::on_pool(|| train_step(&mut [0f64; 3]))?;
-    }
-    let t0 = Instant::now();
-    let mut loss = 0.0;
-    for _ in 0..steps {
-        loss = sdvp_kernels::on_pool(|| train_step(&mut split))?;
-    }
-    let train_ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
-    let infer = || sdvp_kernels::on_pool(|| model.forward(&px, &ids, Some(&mask)));
-    for _ in 0..2 {
-        infer()?;
-    }
-    let t1 = Instant::now();
-    for _ in 0..steps {
-        infer()?;
-    }
-    let infer_ms = t1.elapsed().as_secs_f64() * 1e3 / steps as f64;
-    let [fwd, bwd, opt_s] = split.map(|s| s * 1e3 / steps as f64);
-    println!("candle  split: forward_ms={fwd:.2} backward_ms={bwd:.2} clip+adamw_ms={opt_s:.2}");
-    println!(
-        "candle  params={} batch={batch} threads={} mimalloc={} train_ms/step={train_ms:.2} infer_ms/batch={infer_ms:.2} last_loss={loss:.4}",
-        params.numel(),
-        candle_core::utils::get_num_threads(),
-        cfg!(feature = "mimalloc"),
-    );
+    harness::print(&timing, &params, batch, "");
     Ok(())
 }

@@ -1,0 +1,91 @@
+//! The timing loop the model benchmarks share (`bench-blip`, `bench-owlvit`,
+//! `bench-clip`), so that every model is timed the same way as `bench/harness.py` times
+//! the PyTorch side: 3 warm-up training steps, then `steps` timed ones (forward, backward,
+//! global-norm clip at 1.0, AdamW at lr 1e-4), then 2 warm-up and `steps` timed inference
+//! calls. Every step and call runs on a pool worker, as `sdvp` runs training steps and
+//! module batches.
+
+use anyhow::Result;
+use candle_core::Tensor;
+use sdvp_models::train::{AdamW, AdamWConfig, NamedParams, ParamGrads};
+use std::time::Instant;
+
+/// What one benchmark measured, in milliseconds per step or call.
+pub struct Timing {
+    pub train_ms: f64,
+    pub infer_ms: f64,
+    pub last_loss: f32,
+    /// Forward, backward, clip + AdamW of a training step.
+    pub split_ms: [f64; 3],
+}
+
+/// Times training steps of `loss` (the forward pass to a scalar loss) over `params`, then
+/// `infer` calls.
+pub fn time<I: Send>(
+    params: &NamedParams,
+    steps: usize,
+    loss: impl Fn() -> Result<Tensor> + Sync,
+    infer: impl Fn() -> Result<I> + Sync,
+) -> Result<Timing> {
+    let mut opt = AdamW::new(
+        params,
+        AdamWConfig {
+            lr: 1e-4,
+            ..AdamWConfig::default()
+        },
+    )?;
+    let mut step = |split: &mut [f64; 3]| -> Result<f32> {
+        let t = Instant::now();
+        let loss = loss()?;
+        let t_fwd = t.elapsed().as_secs_f64();
+        let mut g = ParamGrads::backward(&loss, params)?;
+        let t_bwd = t.elapsed().as_secs_f64();
+        g.clip_global_norm(1.0)?;
+        opt.step(&g)?;
+        let t_all = t.elapsed().as_secs_f64();
+        split[0] += t_fwd;
+        split[1] += t_bwd - t_fwd;
+        split[2] += t_all - t_bwd;
+        Ok(loss.to_scalar::<f32>()?)
+    };
+    for _ in 0..3 {
+        sdvp_kernels::on_pool(|| step(&mut [0f64; 3]))?;
+    }
+    let mut split = [0f64; 3];
+    let mut last_loss = 0.0;
+    let t0 = Instant::now();
+    for _ in 0..steps {
+        last_loss = sdvp_kernels::on_pool(|| step(&mut split))?;
+    }
+    let train_ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    let call = || sdvp_kernels::on_pool(&infer);
+    for _ in 0..2 {
+        call()?;
+    }
+    let t1 = Instant::now();
+    for _ in 0..steps {
+        call()?;
+    }
+    let infer_ms = t1.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    Ok(Timing {
+        train_ms,
+        infer_ms,
+        last_loss,
+        split_ms: split.map(|s| s * 1e3 / steps as f64),
+    })
+}
+
+/// Prints the split line and the result line that `bench/*.sh` parse (`extra` is appended).
+pub fn print(t: &Timing, params: &NamedParams, batch: usize, extra: &str) {
+    let [fwd, bwd, opt] = t.split_ms;
+    println!("candle  split: forward_ms={fwd:.2} backward_ms={bwd:.2} clip+adamw_ms={opt:.2}");
+    println!(
+        "candle  params={} batch={batch} threads={} mimalloc={} train_ms/step={:.2} infer_ms/batch={:.2} last_loss={:.4}{extra}",
+        params.numel(),
+        candle_core::utils::get_num_threads(),
+        cfg!(feature = "mimalloc"),
+        t.train_ms,
+        t.infer_ms,
+        t.last_loss,
+    );
+}
