@@ -2,8 +2,8 @@
 
 use crate::exp::exp;
 use crate::reference;
-use crate::rows::{for_chunks, slice};
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use crate::rows::{for_chunks, same_len, slice};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 
 /// Exact GELU, `0.5 x (1 + erf(x / sqrt 2))` (PyTorch's default `gelu`).
 pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
@@ -149,14 +149,7 @@ impl CustomOp2 for ActivationBackward {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (x, g) = (slice(s1, l1, self.name())?, slice(s2, l2, self.name())?);
-        if x.len() != g.len() {
-            bail!(
-                "{}: gradient has {} elements for {}",
-                self.name(),
-                g.len(),
-                x.len()
-            )
-        }
+        same_len(x, g, self.name())?;
         let mut out = vec![0f32; x.len()];
         self.0.apply(&mut out, x, Some(g));
         Ok((CpuStorage::F32(out), l1.shape().clone()))

@@ -1,7 +1,7 @@
 //! One AdamW update in place: the moments and the parameter are rewritten where they
 //! lie, with no temporaries (the elementary form allocates a dozen per parameter).
 
-use crate::rows::{for_chunks, slice, slice_mut};
+use crate::rows::{for_chunks, same_len, slice, slice_mut};
 use candle_core::{bail, CpuStorage, DType, InplaceOp2, InplaceOp3, Layout, Result, Tensor, Var};
 
 /// The numbers of one AdamW step for one parameter (PyTorch's `torch.optim.AdamW`).
@@ -111,9 +111,7 @@ impl InplaceOp2 for Moment {
     ) -> Result<()> {
         let name = self.name();
         let (s, g) = (slice_mut(s1, l1, name)?, slice(s2, l2, name)?);
-        if s.len() != g.len() {
-            bail!("{name}: gradient has {} elements for {}", g.len(), s.len())
-        }
+        same_len(s, g, name)?;
         let (keep, take) = (self.keep, 1.0 - self.keep);
         for_chunks(
             s,

@@ -4,7 +4,7 @@
 //! and five backward (the probabilities are recomputed rather than kept).
 
 use crate::reference;
-use crate::rows::{slice, wide};
+use crate::rows::{same_len, slice, wide};
 use crate::softmax::softmax_row;
 use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor};
 use gemm::{gemm, Parallelism};
@@ -73,7 +73,15 @@ impl Dims {
         self.d / self.heads
     }
 
-    fn check(&self, q: &[f32], k: &[f32], v: &[f32], op: &str) -> Result<()> {
+    /// The elements of `q`, `k` and `v`, checked against these dimensions.
+    fn inputs<'a>(
+        &self,
+        (s1, l1): (&'a CpuStorage, &Layout),
+        (s2, l2): (&'a CpuStorage, &Layout),
+        (s3, l3): (&'a CpuStorage, &Layout),
+        op: &str,
+    ) -> Result<(&'a [f32], &'a [f32], &'a [f32])> {
+        let (q, k, v) = (slice(s1, l1, op)?, slice(s2, l2, op)?, slice(s3, l3, op)?);
         let (nq, nk) = (self.b * self.sq * self.d, self.b * self.sk * self.d);
         if q.len() != nq || k.len() != nk || v.len() != nk {
             bail!(
@@ -83,7 +91,7 @@ impl Dims {
                 v.len()
             )
         }
-        Ok(())
+        Ok((q, k, v))
     }
 }
 
@@ -213,13 +221,8 @@ impl CustomOp3 for Attention {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let name = self.name();
-        let (q, k, v) = (
-            slice(s1, l1, name)?,
-            slice(s2, l2, name)?,
-            slice(s3, l3, name)?,
-        );
         let dm = self.dims;
-        dm.check(q, k, v, name)?;
+        let (q, k, v) = dm.inputs((s1, l1), (s2, l2), (s3, l3), name)?;
         let (sq, sk, d, hd) = (dm.sq, dm.sk, dm.d, dm.hd());
         let mut out = vec![0f32; dm.b * sq * d];
         let dst = Out(out.as_mut_ptr());
@@ -293,22 +296,15 @@ impl CustomOp3 for AttentionBackward {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let name = self.name();
-        let (q, k, v) = (
-            slice(s1, l1, name)?,
-            slice(s2, l2, name)?,
-            slice(s3, l3, name)?,
-        );
         let dm = self.dims;
-        dm.check(q, k, v, name)?;
+        let (q, k, v) = dm.inputs((s1, l1), (s2, l2), (s3, l3), name)?;
         let (sq, sk, d, hd) = (dm.sq, dm.sk, dm.d, dm.hd());
         let (gs, gl) = self.grad.storage_and_layout();
         let Storage::Cpu(gs) = &*gs else {
             bail!("{name}: the gradient must be a CPU tensor")
         };
         let g = slice(gs, gl, name)?;
-        if g.len() != q.len() {
-            bail!("{name}: gradient has {} elements for {}", g.len(), q.len())
-        }
+        same_len(q, g, name)?;
         let (nq, nk) = (q.len(), k.len());
         let mut out = vec![0f32; nq + 2 * nk];
         let base = Out(out.as_mut_ptr());

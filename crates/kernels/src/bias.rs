@@ -1,11 +1,8 @@
 //! Bias addition over the last dimension, whose backward sums the gradient's columns in
 //! one pass (candle reduces a broadcast gradient with a strided, element-at-a-time sum).
 
-use crate::rows::{for_row_blocks, rows_per_block, slice, SERIAL_BELOW};
-use candle_core::{
-    bail, CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, D,
-};
-use rayon::prelude::*;
+use crate::rows::{add_in_order, for_row_blocks, map_row_blocks, slice, whole_rows};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, D};
 
 /// `x + bias` with `bias` of the last dimension's length, broadcast over the rest.
 pub fn bias_add(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
@@ -32,13 +29,7 @@ impl CustomOp2 for BiasAdd {
     ) -> Result<(CpuStorage, Shape)> {
         let (x, b) = (slice(s1, l1, self.name())?, slice(s2, l2, self.name())?);
         let n = b.len();
-        if n == 0 || !x.len().is_multiple_of(n) {
-            bail!(
-                "{}: {} elements do not form rows of {n}",
-                self.name(),
-                x.len()
-            )
-        }
+        whole_rows(x.len(), n, self.name())?;
         let mut out = vec![0f32; x.len()];
         for_row_blocks(
             &mut out,
@@ -84,39 +75,23 @@ impl CustomOp1 for ColumnSum {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let g = slice(s, l, self.name())?;
         let n = self.n;
-        if n == 0 || !g.len().is_multiple_of(n) {
-            bail!(
-                "{}: {} elements do not form rows of {n}",
-                self.name(),
-                g.len()
-            )
-        }
-        let block = rows_per_block(n) * n;
-        let sum_block = |rows: &[f32]| {
-            crate::rows::wide(
-                #[inline(always)]
-                || {
-                    let mut acc = vec![0f32; n];
-                    for row in rows.chunks(n) {
-                        for (a, &v) in acc.iter_mut().zip(row) {
-                            *a += v;
-                        }
+        whole_rows(g.len(), n, self.name())?;
+        let partials = map_row_blocks(
+            g,
+            n,
+            #[inline(always)]
+            |rows| {
+                let mut acc = vec![0f32; n];
+                for row in rows.chunks(n) {
+                    for (a, &v) in acc.iter_mut().zip(row) {
+                        *a += v;
                     }
-                    acc
-                },
-            )
-        };
-        let partials: Vec<Vec<f32>> = if g.len() < SERIAL_BELOW {
-            g.chunks(block).map(sum_block).collect()
-        } else {
-            g.par_chunks(block).map(sum_block).collect()
-        };
+                }
+                acc
+            },
+        );
         let mut out = vec![0f32; n];
-        for p in partials {
-            for (o, v) in out.iter_mut().zip(p) {
-                *o += v;
-            }
-        }
+        add_in_order(&mut out, partials);
         Ok((CpuStorage::F32(out), Shape::from(n)))
     }
 }

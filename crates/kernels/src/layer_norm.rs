@@ -1,7 +1,7 @@
 //! Layer normalisation over the last dimension, one pass per row each way.
 
 use crate::reference;
-use crate::rows::{for_row_blocks, slice};
+use crate::rows::{add_in_order, for_row_blocks, same_len, slice, whole_rows};
 use candle_core::{bail, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, D};
 
 /// `(x - mean) / sqrt(var + eps) * weight + bias` over the last dimension (biased
@@ -37,11 +37,9 @@ struct LayerNorm {
 }
 
 fn check(x: &[f32], n: usize, b: usize, op: &str) -> Result<()> {
-    if n == 0 || !x.len().is_multiple_of(n) || b != n {
-        bail!(
-            "{op}: {} elements do not form rows of {n} (bias {b})",
-            x.len()
-        )
+    whole_rows(x.len(), n, op)?;
+    if b != n {
+        bail!("{op}: bias of {b} elements for rows of {n}")
     }
     Ok(())
 }
@@ -132,9 +130,7 @@ impl CustomOp3 for LayerNormBackward {
         );
         let n = w.len();
         check(x, n, n, name)?;
-        if g.len() != x.len() {
-            bail!("{name}: gradient has {} elements for {}", g.len(), x.len())
-        }
+        same_len(x, g, name)?;
         let total = x.len();
         let mut out = vec![0f32; total + 2 * n];
         let (dx, wb) = out.split_at_mut(total);
@@ -166,11 +162,7 @@ impl CustomOp3 for LayerNormBackward {
                 acc
             },
         );
-        for p in partials {
-            for (o, v) in wb.iter_mut().zip(p) {
-                *o += v;
-            }
-        }
+        add_in_order(wb, partials);
         Ok((CpuStorage::F32(out), Shape::from(total + 2 * n)))
     }
 }

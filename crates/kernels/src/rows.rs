@@ -6,15 +6,23 @@ use rayon::prelude::*;
 
 /// Below this many elements a kernel runs on the calling thread: the fork/join costs
 /// more than the work.
-pub(crate) const SERIAL_BELOW: usize = 1 << 15;
+const SERIAL_BELOW: usize = 1 << 15;
 
 /// Elements per parallel task (whole rows). Fixed, so that block-wise partial sums are
 /// the same whatever the thread count.
 const ELEMS_PER_BLOCK: usize = 1 << 14;
 
 /// Rows per block for rows of `n` elements.
-pub(crate) fn rows_per_block(n: usize) -> usize {
+fn rows_per_block(n: usize) -> usize {
     (ELEMS_PER_BLOCK / n.max(1)).max(1)
+}
+
+/// The element range of a contiguous layout.
+fn contiguous(l: &Layout, op: &str) -> Result<std::ops::Range<usize>> {
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(start..end),
+        None => bail!("{op}: expected a contiguous tensor, got layout {l:?}"),
+    }
 }
 
 /// The `f32` elements of a contiguous layout.
@@ -22,10 +30,7 @@ pub(crate) fn slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [
     let CpuStorage::F32(data) = s else {
         bail!("{op}: expected f32 storage, got {:?}", s.dtype())
     };
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => bail!("{op}: expected a contiguous tensor, got layout {l:?}"),
-    }
+    Ok(&data[contiguous(l, op)?])
 }
 
 /// The mutable `f32` elements of a contiguous layout.
@@ -34,9 +39,32 @@ pub(crate) fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout, op: &str) -> Resu
     let CpuStorage::F32(data) = s else {
         bail!("{op}: expected f32 storage, got {dtype:?}")
     };
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&mut data[start..end]),
-        None => bail!("{op}: expected a contiguous tensor, got layout {l:?}"),
+    Ok(&mut data[contiguous(l, op)?])
+}
+
+/// Fails unless a gradient has as many elements as the tensor it belongs to.
+pub(crate) fn same_len(x: &[f32], grad: &[f32], op: &str) -> Result<()> {
+    if x.len() != grad.len() {
+        bail!("{op}: gradient has {} elements for {}", grad.len(), x.len())
+    }
+    Ok(())
+}
+
+/// Fails unless `len` elements form whole rows of `n`.
+pub(crate) fn whole_rows(len: usize, n: usize, op: &str) -> Result<()> {
+    if n == 0 || !len.is_multiple_of(n) {
+        bail!("{op}: {len} elements do not form rows of {n}")
+    }
+    Ok(())
+}
+
+/// Adds per-block partial sums into `out`, in block order (so the total does not depend
+/// on which thread summed which block).
+pub(crate) fn add_in_order(out: &mut [f32], partials: Vec<Vec<f32>>) {
+    for p in partials {
+        for (o, v) in out.iter_mut().zip(p) {
+            *o += v;
+        }
     }
 }
 
@@ -87,6 +115,35 @@ pub(crate) fn for_row_blocks<R: Send>(
                 wide(
                     #[inline(always)]
                     || f(i * rows, b),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Calls `f(block)` for consecutive blocks of whole rows of `x` (rows of `n` elements), in
+/// parallel when it is large; returns the results in block order.
+pub(crate) fn map_row_blocks<R: Send>(
+    x: &[f32],
+    n: usize,
+    f: impl Fn(&[f32]) -> R + Sync,
+) -> Vec<R> {
+    let block = rows_per_block(n) * n.max(1);
+    if x.len() < SERIAL_BELOW {
+        x.chunks(block)
+            .map(|b| {
+                wide(
+                    #[inline(always)]
+                    || f(b),
+                )
+            })
+            .collect()
+    } else {
+        x.par_chunks(block)
+            .map(|b| {
+                wide(
+                    #[inline(always)]
+                    || f(b),
                 )
             })
             .collect()

@@ -1,7 +1,7 @@
 //! Softmax over the last dimension, plain and as attention uses it (`x * scale + mask`).
 
 use crate::reference;
-use crate::rows::{for_row_blocks, slice};
+use crate::rows::{for_row_blocks, same_len, slice};
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 
@@ -189,14 +189,7 @@ impl CustomOp2 for SoftmaxBackward {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (y, g) = (slice(s1, l1, self.name())?, slice(s2, l2, self.name())?);
-        if y.len() != g.len() {
-            bail!(
-                "{}: gradient has {} elements for {}",
-                self.name(),
-                g.len(),
-                y.len()
-            )
-        }
+        same_len(y, g, self.name())?;
         let n = l1.dims()[l1.dims().len() - 1];
         let mut out = vec![0f32; y.len()];
         for_row_blocks(
