@@ -9,12 +9,11 @@
 
 use std::path::Path;
 
-use crate::ops::Linear;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{Embedding, VarBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::ops::{self, LayerNorm};
+use crate::ops::{self, LayerNorm, Linear};
 use crate::weights::{self, WeightsError};
 
 /// The MLP activation named by `hidden_act`.

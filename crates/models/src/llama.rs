@@ -8,8 +8,7 @@
 //! written out instead of candle's fused kernels, which have no backward pass, so the
 //! same code trains and decodes (with a KV cache).
 
-use crate::ops;
-use crate::ops::Linear;
+use crate::ops::{self, Linear};
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{Embedding, VarBuilder};
 use serde::Deserialize;

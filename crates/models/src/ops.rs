@@ -82,14 +82,9 @@ pub fn quick_gelu(x: &Tensor) -> Result<Tensor> {
     sdvp_kernels::quick_gelu(x)
 }
 
-/// Logistic sigmoid as `0.5 (1 + tanh(x / 2))`.
-///
-/// The textbook `1 / (1 + exp(-x))` overflows `exp` to `inf` below about -88 in f32 and
-/// its backward pass then multiplies `0 * inf = NaN`; `tanh` saturates cleanly and its
-/// derivative `1 - tanh^2` goes to 0 instead, so this form is safe for any finite input.
-pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
-    ((x * 0.5)?.tanh()? + 1.0)? * 0.5
-}
+/// Logistic sigmoid as `0.5 (1 + tanh(x / 2))`, finite with a finite gradient for any
+/// finite input.
+pub use sdvp_kernels::reference::sigmoid;
 
 /// A fully connected layer, `x W^T + b`, with the checkpoint's tensor names (`weight` of
 /// shape `[out, in]`, optional `bias`). Like `candle_nn::Linear`, but the bias is added by

@@ -7,14 +7,13 @@
 
 use std::path::Path;
 
-use crate::ops::Linear;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::VarBuilder;
 
 use crate::clip::{
     self, l2_normalize, TextConfig, TextPooling, TextTransformer, VisionConfig, VisionTransformer,
 };
-use crate::ops::{self, LayerNorm};
+use crate::ops::{self, LayerNorm, Linear};
 use crate::weights::{self, WeightsError};
 
 /// `OwlViTConfig`.

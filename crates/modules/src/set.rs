@@ -546,9 +546,9 @@ impl Backend for LazyModule {
     }
     fn run_batch(&self, kind: ModuleKind, requests: &[Request]) -> Answers {
         match self.get() {
-            // A local model's batch is plain computation: on a pool worker its gemms and
-            // kernels share the threads without waking them per op. A remote LLM call
-            // waits on the network, so it stays off the pool.
+            // A vision model's batch is plain computation: on a pool worker its gemms and
+            // kernels share the threads without waking them per op. The LLM backends stay
+            // off the pool: `openai` waits on the network, and `local` was not measured there.
             Ok(b) if !matches!(self.module.arch, "openai" | "local") => {
                 sdvp_kernels::on_pool(|| b.run_batch(kind, requests))
             }

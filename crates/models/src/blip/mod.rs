@@ -12,8 +12,7 @@ pub mod text;
 pub mod vision;
 pub mod vqa;
 
-use crate::ops::Linear;
-use crate::ops::{self, LayerNorm};
+use crate::ops::{self, LayerNorm, Linear};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};

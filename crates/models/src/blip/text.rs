@@ -6,8 +6,7 @@
 //! (`0` keep, [`MASKED`] drop) and built by [`padding_mask`] and [`causal_mask`].
 
 use super::{activation, TextConfig};
-use crate::ops::Linear;
-use crate::ops::{self, LayerNorm};
+use crate::ops::{self, LayerNorm, Linear};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 

@@ -33,11 +33,10 @@ mod processor;
 
 use std::path::Path;
 
-use crate::ops::Linear;
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 
-use crate::ops::{self, LayerNorm};
+use crate::ops::{self, LayerNorm, Linear};
 use crate::weights;
 
 use config::{resample_of, Resample};

@@ -308,14 +308,9 @@ impl AdamW {
                 ));
             }
             // Own copies: the update rewrites them in place.
-            s.m = m
-                .to_dtype(s.var.dtype())?
-                .to_device(s.var.device())?
-                .copy()?;
-            s.v = v
-                .to_dtype(s.var.dtype())?
-                .to_device(s.var.device())?
-                .copy()?;
+            let own = |t: Tensor| t.to_dtype(s.var.dtype())?.to_device(s.var.device())?.copy();
+            s.m = own(m)?;
+            s.v = own(v)?;
             s.step = *state
                 .steps
                 .get(&s.name)

@@ -161,10 +161,8 @@ fn glob_to_regex(glob: &str) -> String {
 /// Re-initialises every parameter from `seed`, as transformers' `_init_weights` does for
 /// BERT/ViT models: biases zero, normalisation scales one, everything else normal with
 /// standard deviation `std`. A normalisation scale is a `weight` under a name with `norm`
-/// in it: `LayerNorm`, `layer_norm`, Llama's `model.norm`, and CLIP's misspelt
-/// `pre_layrnorm` (which the earlier `layernorm`-only rule missed, so CLIP's and OWL-ViT's
-/// vision towers started with that scale at about 0.02). Batch-norm running statistics
-/// start at mean 0 and variance 1. Each tensor draws from its own stream derived from the seed
+/// in it: `LayerNorm`, `layer_norm`, Llama's `model.norm` and CLIP's `pre_layrnorm` (sic).
+/// Batch-norm running statistics start at mean 0 and variance 1. Each tensor draws from its own stream derived from the seed
 /// and its name, so adding a parameter does not change the others.
 pub fn seeded_init(params: &NamedParams, seed: u64, std: f64) -> Result<()> {
     for (name, var) in params.iter() {
