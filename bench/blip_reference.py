@@ -5,8 +5,6 @@ decoding of up to 6 tokens, on the same number of threads.
 
 python3 bench/blip_reference.py [CONFIG_DIR] [BATCH] [STEPS] [THREADS]
 """
-import sys
-
 import torch
 
 from transformers import BlipConfig, BlipForQuestionAnswering
@@ -15,12 +13,7 @@ import harness  # bench/harness.py, next to this file
 
 
 def main():
-    cdir = sys.argv[1] if len(sys.argv) > 1 else "crates/models/tests/fixtures/blip"
-    batch = int(sys.argv[2]) if len(sys.argv) > 2 else 16
-    steps = int(sys.argv[3]) if len(sys.argv) > 3 else 20
-    threads = int(sys.argv[4]) if len(sys.argv) > 4 else 2
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
+    cdir, batch, steps, threads = harness.args("crates/models/tests/fixtures/blip", 16)
     config = BlipConfig.from_pretrained(cdir)
     model = BlipForQuestionAnswering(config)
     t = config.text_config

@@ -6,8 +6,6 @@ inference, on the same number of threads.
 
 python3 bench/clip_reference.py [CONFIG_DIR] [BATCH] [STEPS] [THREADS]
 """
-import sys
-
 import torch
 import torch.nn.functional as F
 from transformers import CLIPConfig, CLIPModel
@@ -18,12 +16,7 @@ LEN = 8
 
 
 def main():
-    cdir = sys.argv[1] if len(sys.argv) > 1 else "crates/models/tests/fixtures/clip"
-    batch = int(sys.argv[2]) if len(sys.argv) > 2 else 16
-    steps = int(sys.argv[3]) if len(sys.argv) > 3 else 20
-    threads = int(sys.argv[4]) if len(sys.argv) > 4 else 2
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
+    cdir, batch, steps, threads = harness.args("crates/models/tests/fixtures/clip", 16)
     config = CLIPConfig.from_pretrained(cdir)
     model = CLIPModel(config)
     vocab = config.text_config.vocab_size

@@ -2,9 +2,23 @@
 bench/src/harness.rs times the candle side: 3 warm-up training steps, then STEPS timed
 ones (forward, backward, global-norm clip at 1.0, AdamW at lr 1e-4), then 2 warm-up and
 STEPS timed inference calls under no_grad. Prints the line bench/*.sh parse."""
+import sys
 import time
 
 import torch
+
+
+def args(default_dir, default_batch):
+    """CONFIG_DIR BATCH STEPS THREADS from the command line (defaults for missing ones);
+    sets torch's thread count and seed."""
+    argv = sys.argv
+    cdir = argv[1] if len(argv) > 1 else default_dir
+    batch = int(argv[2]) if len(argv) > 2 else default_batch
+    steps = int(argv[3]) if len(argv) > 3 else 20
+    threads = int(argv[4]) if len(argv) > 4 else 2
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    return cdir, batch, steps, threads
 
 
 def run(model, loss_fn, infer_fn, steps, batch, threads, extra=""):

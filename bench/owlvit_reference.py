@@ -7,8 +7,6 @@ of threads.
 
 python3 bench/owlvit_reference.py [CONFIG_DIR] [BATCH] [STEPS] [THREADS]
 """
-import sys
-
 import torch
 import torch.nn.functional as F
 from transformers import OwlViTConfig, OwlViTForObjectDetection
@@ -19,12 +17,7 @@ QUERIES, LEN = 4, 8
 
 
 def main():
-    cdir = sys.argv[1] if len(sys.argv) > 1 else "crates/models/tests/fixtures/owlvit"
-    batch = int(sys.argv[2]) if len(sys.argv) > 2 else 8
-    steps = int(sys.argv[3]) if len(sys.argv) > 3 else 20
-    threads = int(sys.argv[4]) if len(sys.argv) > 4 else 2
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
+    cdir, batch, steps, threads = harness.args("crates/models/tests/fixtures/owlvit", 8)
     config = OwlViTConfig.from_pretrained(cdir)
     model = OwlViTForObjectDetection(config)
     vocab = config.text_config.vocab_size

@@ -12,20 +12,14 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use sdvp_models::blip::{BlipForQuestionAnswering, Config};
 use sdvp_models::train::{seeded_init, NamedParams, SplitMix64};
-use std::path::PathBuf;
 
 #[path = "harness.rs"]
 mod harness;
 
 fn main() -> Result<()> {
     sdvp_kernels::tune_process();
-    let args: Vec<String> = std::env::args().collect();
-    let dir = args
-        .get(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("crates/models/tests/fixtures/blip"));
-    let batch: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(16);
-    let steps: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let harness::Args { dir, batch, steps } =
+        harness::Args::parse("crates/models/tests/fixtures/blip", 16);
     let config = Config::from_file(&dir.join("config.json"))?;
     let dev = Device::Cpu;
     let varmap = VarMap::new();

@@ -13,7 +13,6 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use sdvp_models::clip::{contrastive_loss, ClipModel, Config};
 use sdvp_models::train::{seeded_init, NamedParams};
-use std::path::PathBuf;
 
 #[path = "harness.rs"]
 mod harness;
@@ -22,13 +21,8 @@ const LEN: usize = 8;
 
 fn main() -> Result<()> {
     sdvp_kernels::tune_process();
-    let args: Vec<String> = std::env::args().collect();
-    let dir = args
-        .get(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("crates/models/tests/fixtures/clip"));
-    let batch: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(16);
-    let steps: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let harness::Args { dir, batch, steps } =
+        harness::Args::parse("crates/models/tests/fixtures/clip", 16);
     let config = Config::from_file(&dir.join("config.json"))?;
     let dev = Device::Cpu;
     let varmap = VarMap::new();
@@ -38,7 +32,6 @@ fn main() -> Result<()> {
     if let Some(v) = params.get("logit_scale") {
         v.set(&Tensor::new(config.logit_scale_init_value as f32, &dev)?)?;
     }
-    // `seeded_init` sets norm scales to one by name; CLIP's pre-norm is spelt `layrnorm`.
     // The same inputs as the Python side: [bos, 6 ids, eos] per text, a fixed pixel ramp.
     let vocab = config.text_config.vocab_size;
     let ids: Vec<u32> = (0..batch * LEN)

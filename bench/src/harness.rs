@@ -8,7 +8,31 @@
 use anyhow::Result;
 use candle_core::Tensor;
 use sdvp_models::train::{AdamW, AdamWConfig, NamedParams, ParamGrads};
+use std::path::PathBuf;
 use std::time::Instant;
+
+/// The command line every model bench takes: `[CONFIG_DIR] [BATCH] [STEPS]` (a missing or
+/// unreadable number takes its default).
+pub struct Args {
+    pub dir: PathBuf,
+    pub batch: usize,
+    pub steps: usize,
+}
+
+impl Args {
+    pub fn parse(default_dir: &str, default_batch: usize) -> Args {
+        let args: Vec<String> = std::env::args().collect();
+        let number =
+            |i: usize, default| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
+        Args {
+            dir: args
+                .get(1)
+                .map_or_else(|| PathBuf::from(default_dir), PathBuf::from),
+            batch: number(2, default_batch),
+            steps: number(3, 20),
+        }
+    }
+}
 
 /// What one benchmark measured, in milliseconds per step or call.
 pub struct Timing {
