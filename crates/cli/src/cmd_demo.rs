@@ -1,7 +1,8 @@
 //! `sdvp demo`: the main job. On the embedded default, for both program styles: the base
-//! pipeline on every world task's test split, two SDVP steps (`vqa` on `gqa-world`, then on
-//! `nlvr-world`, each starting from the last), the replace-with-teacher baseline and the
-//! teacher alone; prints the paper-style table and writes `summary.json` / `summary.md`.
+//! pipeline on every world task's test split, three SDVP steps (`vqa` then `classify` on
+//! `gqa-world`, then `vqa` on `nlvr-world`, each starting from the last), the
+//! replace-with-teacher baseline and the teacher alone; prints the paper-style table and
+//! writes `summary.json` / `summary.md`.
 //!
 //! Everything is resumable: running the same command again reuses every finished run.
 
@@ -53,8 +54,36 @@ pub struct DemoArgs {
     seed: u64,
 }
 
-/// The SDVP plan: (task, its teacher) in order; `attr-world` is never trained on.
-const STEPS: [&str; 2] = ["gqa-world", "nlvr-world"];
+/// One SDVP step of the plan.
+struct PlanStep {
+    task: &'static str,
+    module: &'static str,
+    /// The program styles mined (classify calls come only from Python programs).
+    style: &'static str,
+}
+
+/// The SDVP plan, in order; `attr-world` is never trained on.
+const STEPS: [PlanStep; 3] = [
+    PlanStep {
+        task: "gqa-world",
+        module: "vqa",
+        style: "both",
+    },
+    PlanStep {
+        task: "gqa-world",
+        module: "classify",
+        style: "python",
+    },
+    PlanStep {
+        task: "nlvr-world",
+        module: "vqa",
+        style: "both",
+    },
+];
+/// What the demo prints progress over: the world, the base, each step, the two baselines.
+const STAGES: usize = 4 + STEPS.len();
+/// The target tasks, in the plan's order.
+const TARGETS: [&str; 2] = ["gqa-world", "nlvr-world"];
 const UNSEEN: &str = "attr-world";
 const TASKS: [&str; 3] = ["gqa-world", "nlvr-world", "attr-world"];
 const STYLES: [ProgramStyle; 2] = [ProgramStyle::Step, ProgramStyle::Python];
@@ -180,10 +209,11 @@ fn write_direct_programs(
 
 type Results<'a> = BTreeMap<(ProgramStyle, &'a str, String), Cell>;
 
-const COLUMNS: [(&str, &str); 5] = [
+const COLUMNS: [(&str, &str); 6] = [
     ("base", "Base"),
     ("step1", "+SDVP step 1 (gqa vqa)"),
-    ("step2", "+SDVP step 2 (nlvr vqa)"),
+    ("step2", "+SDVP step 2 (gqa classify)"),
+    ("step3", "+SDVP step 3 (nlvr vqa)"),
     ("replace", "Replace-with-teacher"),
     ("teacher", "Teacher alone"),
 ];
@@ -278,7 +308,7 @@ fn write_report(
 ) -> anyhow::Result<()> {
     let mut all = tables.to_vec();
     for style in STYLES {
-        all.push(type_table(out, STEPS[0], style)?);
+        all.push(type_table(out, TARGETS[0], style)?);
     }
     // Rationales of the target task's answers that SDVP fixed or broke.
     let mut links = Vec::new();
@@ -287,7 +317,7 @@ fn write_report(
         let read = |run: &str| {
             sdvp_core::trace::read_traces(
                 &out.join("eval")
-                    .join(format!("{run}-{}-{}", STEPS[0], style.as_str()))
+                    .join(format!("{run}-{}-{}", TARGETS[0], style.as_str()))
                     .join("traces.jsonl"),
             )
         };
@@ -296,12 +326,12 @@ fn write_report(
             &read(&format!("sdvp-step{}", STEPS.len()))?,
         );
         for (what, traces) in [("fixed", fixed), ("broken", broken)] {
-            let dir = format!("html/{what}-{}-{}", STEPS[0], style.as_str());
+            let dir = format!("html/{what}-{}-{}", TARGETS[0], style.as_str());
             sdvp_report::render_traces(&traces, &mut resolver, &out.join(&dir))?;
             links.push((
                 format!(
                     "{} {} programs {what} by SDVP: {} questions",
-                    STEPS[0],
+                    TARGETS[0],
                     style.as_str(),
                     traces.len()
                 ),
@@ -312,11 +342,13 @@ fn write_report(
     let images: Vec<(String, String)> = STEPS
         .iter()
         .enumerate()
-        .map(|(i, task)| {
+        .map(|(i, step)| {
             (
                 format!(
-                    "SDVP step {}: fine-tuning vqa on {task} (loss and validation)",
-                    i + 1
+                    "SDVP step {}: fine-tuning {} on {} (loss and validation)",
+                    i + 1,
+                    step.module,
+                    step.task
                 ),
                 format!("sdvp/step-{}/train/curves.png", i + 1),
             )
@@ -325,8 +357,10 @@ fn write_report(
         .collect();
     let note = format!(
         "{} programs on each task's test split ({limit} questions per cell) with the embedded \
-         default; SDVP distils each target task's VQA teacher into the BLIP student, one task \
-         after the other; attr-world is never trained on.",
+         default; SDVP distils each target task's VQA teacher into the student behind one \
+         module at a time (vqa: BLIP; classify: CLIP, the teacher ranking the options as \
+         answers), one task after the other; a step whose checkpoints never beat the \
+         untouched student on val keeps it; attr-world is never trained on.",
         if programs == "gold" {
             "Gold"
         } else {
@@ -361,14 +395,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
         None => args.out.join("world"),
     };
     if world.join("scenes.jsonl").is_file() {
-        println!("[1/6] world: reusing {}", world.display());
+        println!("[1/{}] world: reusing {}", STAGES, world.display());
     } else if args.world.is_some() {
         anyhow::bail!("--world {}: no scenes.jsonl there", world.display());
     } else {
         let scale = Scale::parse(&args.scale)
             .with_context(|| format!("--scale {:?}: expected tiny, small or full", args.scale))?;
         println!(
-            "[1/6] world: generating ({} scale, seed {})",
+            "[1/{STAGES}] world: generating ({} scale, seed {})",
             args.scale, args.world_seed
         );
         let bar = sdvp_core::progress::bar(0, "questions");
@@ -394,7 +428,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let mut results: Results = BTreeMap::new();
 
     println!(
-        "[2/6] base: {} programs on the embedded default (test)",
+        "[2/{STAGES}] base: {} programs on the embedded default (test)",
         if args.programs == "gold" {
             "gold"
         } else {
@@ -417,21 +451,23 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let mut modules = "embedded".to_string();
     let mut earlier: Vec<PathBuf> = Vec::new();
     let mut step_lines = Vec::new();
-    for (i, task) in STEPS.iter().enumerate() {
+    for (i, step) in STEPS.iter().enumerate() {
+        let task = step.task;
         let dir = args.out.join("sdvp").join(format!("step-{}", i + 1));
         println!(
-            "[{}/6] SDVP step {}: distil the {task} teacher into vqa (from {modules})",
+            "[{}/{STAGES}] SDVP step {}: distil the {task} teacher into {} (from {modules})",
             3 + i,
-            i + 1
+            i + 1,
+            step.module
         );
         let d = DistillArgs {
             data: world.clone(),
             task: task.to_string(),
-            module: "vqa".into(),
+            module: step.module.into(),
             modules: modules.clone(),
             teacher: Some(teacher_dir(task)),
             programs: args.programs.clone(),
-            style: "both".into(),
+            style: step.style.into(),
             mine_limit: args.mine_limit,
             min_confidence: None,
             no_consistency: false,
@@ -447,6 +483,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
             val_items: 300,
             eval_every: args.distill_steps.div_ceil(2),
             seed: args.seed,
+            ship_trained: false,
+            shard: None,
             out: dir.clone(),
         };
         let report = sdvp_distill::step::run_step(&d.spec()?)?;
@@ -470,16 +508,20 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
         }
     }
 
-    println!("[5/6] replace-with-teacher: vqa answered by the teacher");
-    let last_teacher = STEPS[STEPS.len() - 1];
+    println!(
+        "[{}/{STAGES}] replace-with-teacher: vqa and classify answered by the teacher",
+        STAGES - 1
+    );
+    let last_teacher = TARGETS[TARGETS.len() - 1];
     for task in TASKS {
-        let teacher = if STEPS.contains(&task) {
+        let teacher = if TARGETS.contains(&task) {
             task
         } else {
             last_teacher
         };
         for style in STYLES {
-            let spec = format!("embedded,vqa={}", teacher_dir(teacher));
+            let t = teacher_dir(teacher);
+            let spec = format!("embedded,vqa={t},classify=blip-vqa:{t}/vqa");
             let c = ctx.eval(
                 "replace-teacher",
                 task,
@@ -491,7 +533,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
         }
     }
 
-    println!("[6/6] teacher alone: the question asked of the teacher, whole image in");
+    println!(
+        "[{STAGES}/{STAGES}] teacher alone: the question asked of the teacher, whole image in"
+    );
     // The NLVR-style statements are about two images; the VQA teacher cannot judge them.
     for style in STYLES {
         let task = "gqa-world";
@@ -520,8 +564,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let _ = writeln!(
         md,
         "World `{}`; test split, {} questions per task and style (accuracy in %), {} programs. SDVP steps: \
-         vqa on gqa-world, then vqa on nlvr-world (each from the last); attr-world is unseen. \
-         Replace-with-teacher: vqa answered by the task's teacher (unseen: the last step's). \
+         vqa then classify on gqa-world, then vqa on nlvr-world (each from the last); attr-world is unseen. \
+         Replace-with-teacher: vqa and classify answered by the task's VQA teacher (unseen: the last target's). \
          Teacher alone: the question asked of the teacher on the whole image.\n",
         world.display(),
         args.limit,
@@ -548,7 +592,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
         "python": {"tasks": tasks_json(ProgramStyle::Python)},
         "details": {
             "questions_per_cell": args.limit,
-            "steps": STEPS,
+            "steps": STEPS.iter().map(|s| json!({"task": s.task, "module": s.module, "style": s.style})).collect::<Vec<_>>(),
             "after_each_step": STYLES.iter().map(|&s| (s.as_str().to_string(), TASKS.iter().map(|&t| (t.to_string(), (1..=STEPS.len()).map(|i| cell_json(get(s, t, &format!("step{i}")))).collect::<Vec<_>>())).collect::<BTreeMap<_, _>>())).collect::<BTreeMap<_, _>>(),
             "programs": args.programs,
             "mine_limit": args.mine_limit,
@@ -560,18 +604,19 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
     for style in STYLES {
         let _ = writeln!(
             md,
-            "## {} programs\n\n| task | Base | +SDVP step 1 (gqa vqa) | +SDVP step 2 (nlvr vqa) | Replace-with-teacher | Teacher alone | n | errors (base) |\n|---|---|---|---|---|---|---|---|",
+            "## {} programs\n\n| task | Base | +SDVP step 1 (gqa vqa) | +SDVP step 2 (gqa classify) | +SDVP step 3 (nlvr vqa) | Replace-with-teacher | Teacher alone | n | errors (base) |\n|---|---|---|---|---|---|---|---|---|",
             if style == ProgramStyle::Step { "Step (VisProg-style)" } else { "Python (ViperGPT-style)" }
         );
         for task in TASKS {
             let base = get(style, task, "base");
             let _ = writeln!(
                 md,
-                "| {task}{} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {task}{} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 if task == UNSEEN { " (unseen)" } else { "" },
                 fmt(base),
                 fmt(get(style, task, "step1")),
                 fmt(get(style, task, "step2")),
+                fmt(get(style, task, "step3")),
                 fmt(get(style, task, "replace")),
                 fmt(get(style, task, "teacher")),
                 base.map_or(0, |c| c.n),

@@ -1,5 +1,6 @@
-//! `sdvp distill`: one SDVP step (mine → label → filter → fine-tune `vqa` or `detect` with
-//! the forgetting guard) on one task; `sdvp_distill::step` does the work.
+//! `sdvp distill`: one SDVP step (mine → label → filter → fine-tune `vqa`, `detect`,
+//! `verify` or `classify` with the forgetting guard) on one task; `sdvp_distill::step`
+//! does the work.
 
 use crate::cmd_world::usize_range;
 use anyhow::bail;
@@ -32,9 +33,11 @@ pub struct DistillArgs {
     /// The target task whose training programs are mined.
     #[arg(long)]
     pub task: String,
-    /// The module to distil: vqa (the BLIP student learns the VQA teacher's answers) or
-    /// detect (the OWL-ViT student learns the teacher detector's boxes).
-    #[arg(long, default_value = "vqa", value_parser = ["vqa", "detect"])]
+    /// The module to distil: vqa (the BLIP student learns the VQA teacher's answers),
+    /// detect (the OWL-ViT student learns the teacher detector's boxes), verify or classify
+    /// (the CLIP student learns the VQA teacher's answers to verify_property or
+    /// best_text_match calls, which only Python programs make).
+    #[arg(long, default_value = "vqa", value_parser = ["vqa", "detect", "verify", "classify"])]
     pub module: String,
     /// The pipeline before this step (as for `sdvp eval --modules`); a previous step's
     /// directory continues from it.
@@ -65,8 +68,8 @@ pub struct DistillArgs {
     /// Keep duplicate requests (the same crop and question asked by several programs).
     #[arg(long)]
     pub no_dedup: bool,
-    /// soft (the teacher's distribution) or hard (its top answer); vqa only (detect learns
-    /// the teacher's boxes).
+    /// soft (the teacher's distribution; for verify its P(yes)) or hard (its top answer);
+    /// detect always learns the teacher's boxes.
     #[arg(long, default_value = "soft")]
     pub labels: String,
     /// Weight of the forgetting guard (0 to 100; 0 switches it off).
@@ -98,6 +101,15 @@ pub struct DistillArgs {
     pub eval_every: u64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Ship the best fine-tuned checkpoint even when the untouched student scores higher on
+    /// val (by default the step's module set then keeps the untouched student).
+    #[arg(long)]
+    pub ship_trained: bool,
+    /// Mine and label only part I of N of the training questions (deterministic by id)
+    /// into OUT/shards/I-of-N, e.g. as cluster array jobs; the same command without
+    /// --shard then merges the N parts and fine-tunes.
+    #[arg(long)]
+    pub shard: Option<String>,
     /// The step directory (module set, checkpoints, data); the same command resumes.
     #[arg(long)]
     pub out: PathBuf,
@@ -108,7 +120,9 @@ impl DistillArgs {
         let module = match self.module.as_str() {
             "vqa" => ModuleKind::Vqa,
             "detect" => ModuleKind::Detect,
-            other => bail!("--module {other}: expected vqa or detect"),
+            "verify" => ModuleKind::Verify,
+            "classify" => ModuleKind::Classify,
+            other => bail!("--module {other}: expected vqa, detect, verify or classify"),
         };
         let min_confidence = self.min_confidence.unwrap_or(match module {
             ModuleKind::Detect => 0.0,
@@ -193,6 +207,7 @@ impl DistillArgs {
             replay_items: self.replay_items,
             earlier: self.earlier.clone(),
             val_items: self.val_items,
+            ship_trained: self.ship_trained,
             out: self.out.clone(),
         })
     }
@@ -215,10 +230,15 @@ pub fn describe(r: &StepReport) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     let (before, best) = (metrics(&r.before), metrics(&r.training.best));
+    let shipped = if r.replaced {
+        ""
+    } else {
+        "; no checkpoint beat the untouched student on val, so the module set keeps it"
+    };
     format!(
         "{task} {module}: {p} programs -> {m} sub-tasks, {l} labelled by the teacher; filter: {reasons}; \
          kept {k} (+{oov} outside the vocabulary); replay {rg} generic + {re} earlier; \
-         before: {before}; best step {bs}: {best} ({s:.0} s)",
+         before: {before}; best step {bs}: {best} ({s:.0} s){shipped}",
         task = r.task,
         module = r.module,
         p = c.programs,
@@ -235,6 +255,25 @@ pub fn describe(r: &StepReport) -> String {
 
 pub fn run(args: DistillArgs) -> anyhow::Result<i32> {
     let spec = args.spec()?;
+    if let Some(s) = &args.shard {
+        let shard = sdvp_eval::Shard::parse(s)?;
+        let r = sdvp_distill::step::run_shard(&spec, shard)?;
+        println!(
+            "shard {}/{}: {} programs -> {} sub-tasks, {} labelled by the teacher -> {}",
+            r.index,
+            r.count,
+            r.programs,
+            r.mined,
+            r.labelled,
+            r.dir.display()
+        );
+        println!(
+            "when all {} shards are done, run the same command without --shard to merge them \
+             and fine-tune",
+            r.count
+        );
+        return Ok(0);
+    }
     let report = run_step(&spec)?;
     println!("{}", describe(&report));
     println!(

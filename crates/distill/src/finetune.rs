@@ -264,19 +264,6 @@ impl Trainee for VqaDistill {
     }
     fn export(&self, dir: &Path) -> Result<()> {
         sdvp_train::export::write_weights(&self.varmap, dir)?;
-        for f in [
-            "config.json",
-            "tokenizer.json",
-            "tokenizer_config.json",
-            "preprocessor_config.json",
-            "generation_config.json",
-        ] {
-            let src = self.student_dir.join(f);
-            if src.is_file() {
-                std::fs::copy(&src, dir.join(f))
-                    .with_context(|| format!("copying {} into {}", src.display(), dir.display()))?;
-            }
-        }
-        Ok(())
+        crate::step::copy_assets(&self.student_dir, dir)
     }
 }

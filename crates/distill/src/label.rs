@@ -48,13 +48,16 @@ pub fn label(
     batch: usize,
 ) -> Vec<Label> {
     let mut out: Vec<Label> = Vec::with_capacity(subtasks.len());
+    // Grouped by the kind of the teacher's request, which an adapter may change (a verify
+    // call asked of a VQA teacher).
+    let adapted: Vec<(usize, Request)> = subtasks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| adapter.to_teacher(&s.request).map(|r| (i, r)))
+        .collect();
     for kind in ModuleKind::ALL {
-        let mine: Vec<(usize, Request)> = subtasks
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.module == kind)
-            .filter_map(|(i, s)| adapter.to_teacher(&s.request).map(|r| (i, r)))
-            .collect();
+        let mine: Vec<&(usize, Request)> =
+            adapted.iter().filter(|(_, r)| r.kind() == kind).collect();
         for chunk in mine.chunks(batch.max(1)) {
             let requests: Vec<Request> = chunk.iter().map(|(_, r)| r.clone()).collect();
             let mut answers = teacher.run_batch(kind, &requests);

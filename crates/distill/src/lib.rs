@@ -11,15 +11,21 @@
 //! 4. [`finetune`]: the student behind `vqa` learns the kept labels (soft or hard) with a
 //!    guard against forgetting: KL to the frozen pre-step student on replay data;
 //!    [`finetune_detect`]: the detector behind `detect` learns the teacher's boxes, with
-//!    the same kind of guard on replay regions;
+//!    the same kind of guard on replay regions; [`finetune_clip`]: the CLIP student
+//!    behind `verify` or `classify` learns the VQA teacher's answers to those calls, with
+//!    the same kind of guard;
 //! 5. [`step`]: one step of the whole (one module, one task), resumable, writing a module
-//!    set that the next step starts from.
+//!    set that the next step starts from; [`shard`]: its mining and labelling split over
+//!    processes and merged.
 
 pub mod finetune;
+pub mod finetune_clip;
 pub mod finetune_detect;
 pub mod label;
 pub mod mine;
 pub mod replay;
+pub mod shard;
 pub mod step;
+mod step_clip;
 mod step_detect;
 mod step_vqa;

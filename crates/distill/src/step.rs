@@ -1,4 +1,5 @@
-//! One SDVP step: mine a task's calls of one module (`vqa` or `detect`), label them with
+//! One SDVP step: mine a task's calls of one module (`vqa`, `detect`, `verify` or
+//! `classify`), label them with
 //! the task's teacher, filter, fine-tune the student behind that module with the forgetting
 //! guard, and write a module set.
 //!
@@ -14,17 +15,18 @@ use crate::finetune::VqaLoss;
 use crate::label::{label, Adapter, Label};
 use crate::mine::{mine, MineOptions, SubTask};
 use crate::replay::{filter, Decision, FilterOptions};
+use crate::shard::{finished_shards, shard_dir, shard_labels, ShardReport};
 use anyhow::{bail, Context, Result};
 use sdvp_core::trace::{read_traces, ProgramStyle, Trace};
 use sdvp_core::{Backend, Job, ModuleKind, Request, SchedulerConfig};
 use sdvp_data::{Example, ImageStore};
-use sdvp_eval::{evaluate, EvalSpec, Programs};
+use sdvp_eval::{evaluate, EvalSpec, Programs, Shard};
 use sdvp_modules::images::{ImageCache, DEFAULT_CACHE_BYTES};
 use sdvp_modules::ModulesSpec;
 use sdvp_train::runner::{train, RunDir, RunSummary, Schedule, Trainee};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Everything one step depends on.
@@ -33,7 +35,8 @@ pub struct StepSpec {
     /// The world (dataset directory).
     pub world: PathBuf,
     pub task: String,
-    /// The module distilled: `vqa` (BLIP student) or `detect` (OWL-ViT student).
+    /// The module distilled: `vqa` (BLIP student), `detect` (OWL-ViT student), `verify` or
+    /// `classify` (CLIP student; the teacher's VQA model answers those calls).
     pub module: ModuleKind,
     /// The pipeline before this step (`--modules` text): mining runs it, and the step's
     /// module set is it with `module` replaced.
@@ -56,6 +59,9 @@ pub struct StepSpec {
     pub earlier: Vec<PathBuf>,
     /// Validation items (task sub-tasks from the val split; generic corpus val).
     pub val_items: usize,
+    /// Ship the best fine-tuned checkpoint even when the untouched student validates
+    /// higher (otherwise the module set keeps the untouched student).
+    pub ship_trained: bool,
     pub out: PathBuf,
 }
 
@@ -90,6 +96,14 @@ pub struct StepReport {
     pub training: RunSummary,
     pub lambda: f64,
     pub hard_labels: bool,
+    /// False when the step's module set keeps the untouched student, because no checkpoint
+    /// beat it on the selection score (the first validation metric).
+    #[serde(default = "yes")]
+    pub replaced: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One program re-run against `backend` (the replay filter's runner).
@@ -193,6 +207,25 @@ pub(crate) fn export_imagefolder(dir: &Path, rows: &[(image::RgbImage, Value)]) 
     std::fs::rename(&tmp, dir).with_context(|| format!("renaming into {}", dir.display()))
 }
 
+/// Copies a student checkpoint's files other than its weights (config, tokenizer, processor
+/// and generation settings, those present) into an export directory.
+pub(crate) fn copy_assets(student_dir: &Path, dir: &Path) -> Result<()> {
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "preprocessor_config.json",
+        "generation_config.json",
+    ] {
+        let src = student_dir.join(f);
+        if src.is_file() {
+            std::fs::copy(&src, dir.join(f))
+                .with_context(|| format!("copying {} into {}", src.display(), dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Sends only the requests of one module kind, unchanged.
 pub struct OnlyKind(pub ModuleKind);
 
@@ -234,22 +267,35 @@ fn student_arch(kind: ModuleKind) -> Result<&'static str> {
     match kind {
         ModuleKind::Vqa => Ok("blip-vqa"),
         ModuleKind::Detect => Ok("owlvit"),
-        other => bail!("distillation fine-tunes vqa or detect, not {other}"),
+        ModuleKind::Verify | ModuleKind::Classify => Ok("clip"),
+        other => bail!("distillation fine-tunes vqa, detect, verify or classify, not {other}"),
     }
 }
 
-/// Runs one step (resuming whatever an earlier run of the same spec left).
-pub fn run_step(spec: &StepSpec) -> Result<StepReport> {
-    let out = &spec.out;
+/// The modules a step works with, checked.
+struct Setup {
+    student_spec: ModulesSpec,
+    teacher_spec: ModulesSpec,
+    /// The teacher's closed answer vocabulary (`vqa` steps).
+    answers: Vec<String>,
+    student: sdvp_modules::Resolved,
+    student_dir: PathBuf,
+}
+
+fn setup(spec: &StepSpec) -> Result<Setup> {
     let kind = spec.module;
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let student_spec = ModulesSpec::parse(&spec.modules, Some(&spec.world))?;
-    let teacher_spec = ModulesSpec::parse(&spec.teacher, Some(&spec.world))?;
+    let mut teacher_spec = ModulesSpec::parse(&spec.teacher, Some(&spec.world))?;
     let arch = student_arch(kind)?;
     let answers = match kind {
         ModuleKind::Vqa => crate::step_vqa::teacher_answers(&teacher_spec)?,
         _ => Vec::new(),
     };
+    // Verify and classify calls go to the teacher's VQA model unless it has its own module.
+    if matches!(kind, ModuleKind::Verify | ModuleKind::Classify) {
+        let text = crate::step_clip::teacher_spec(&teacher_spec, kind)?;
+        teacher_spec = ModulesSpec::parse(&text, Some(&spec.world))?;
+    }
     if !teacher_spec.resolved()?.iter().any(|r| r.kind == kind) {
         bail!("teacher `{}` has no {kind} module", spec.teacher);
     }
@@ -268,14 +314,44 @@ pub fn run_step(spec: &StepSpec) -> Result<StepReport> {
         .dir
         .clone()
         .ok_or_else(|| anyhow::anyhow!("the {kind} student has no weights directory"))?;
-    let mut counts = Counts::default();
+    Ok(Setup {
+        student_spec,
+        teacher_spec,
+        answers,
+        student,
+        student_dir,
+    })
+}
 
-    // 1. Mine: the task's training programs on the current pipeline.
-    let examples = load_examples(&spec.world, &spec.task, "train", spec.mine_limit)?;
+/// The traces of `examples`' training programs of every style on `pipeline`, run (or
+/// resumed) under `root/mine-STYLE`, with ids `STYLE/ID`, in the examples' order. Where
+/// `shards` are given and `root` has no run of a style yet, the shards' runs are merged
+/// into it first.
+fn mine_traces(
+    spec: &StepSpec,
+    examples: &[Example],
+    pipeline: &dyn Backend,
+    root: &Path,
+    shard: Option<Shard>,
+    shards: Option<&[PathBuf]>,
+    counts: &mut Counts,
+) -> Result<Vec<Trace>> {
+    let order: HashMap<&str, usize> = examples
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.id.as_str(), i))
+        .collect();
     let mut traces: Vec<Trace> = Vec::new();
-    let pipeline = student_spec.build(ImageStore::for_world(&spec.world))?;
     for (style, programs) in &spec.programs {
-        let dir = out.join(format!("mine-{}", style.as_str()));
+        let name = format!("mine-{}", style.as_str());
+        let dir = root.join(&name);
+        if let Some(shards) = shards {
+            if !dir.join("traces.jsonl").exists() {
+                let runs: Vec<PathBuf> = shards.iter().map(|d| d.join(&name)).collect();
+                sdvp_eval::merge(&runs, &dir)
+                    .with_context(|| format!("merging the shards' {name} runs"))?;
+            }
+        }
         let eval = EvalSpec {
             task: spec.task.clone(),
             split: "train".into(),
@@ -284,34 +360,143 @@ pub fn run_step(spec: &StepSpec) -> Result<StepReport> {
             modules: spec.modules.clone(),
             out: dir.clone(),
             limit: Some(spec.mine_limit),
-            shard: None,
+            shard,
             max_batch: 64,
             restart: false,
             quiet: false,
         };
-        let s = evaluate(&eval, &examples, pipeline.as_ref())?;
+        let s = evaluate(&eval, examples, pipeline)?;
         counts.programs += s.total;
-        for mut t in read_traces(&dir.join("traces.jsonl"))? {
+        let mut mine = read_traces(&dir.join("traces.jsonl"))?;
+        mine.sort_by_key(|t| order.get(t.id.as_str()).copied().unwrap_or(usize::MAX));
+        for mut t in mine {
             t.id = format!("{}/{}", style.as_str(), t.id);
             traces.push(t);
         }
     }
-    let subtasks = mine(
-        &traces,
+    Ok(traces)
+}
+
+/// The sub-tasks of `traces` that a step of `spec` distils.
+fn subtasks_of(spec: &StepSpec, traces: &[Trace]) -> Vec<SubTask> {
+    mine(
+        traces,
         &MineOptions {
-            modules: [kind].into_iter().collect(),
+            modules: [spec.module].into_iter().collect(),
             dedup: spec.dedup,
         },
-    );
+    )
+}
+
+/// Labels `subtasks` with the teacher through the module's adapter; labels already in
+/// `known` (by sub-task id) are taken from there.
+fn label_subtasks(
+    spec: &StepSpec,
+    setup: &Setup,
+    subtasks: &[SubTask],
+    mut known: HashMap<String, Label>,
+) -> Result<Vec<Label>> {
+    let missing: Vec<SubTask> = subtasks
+        .iter()
+        .filter(|s| !known.contains_key(&s.id))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        let teacher = setup
+            .teacher_spec
+            .build(ImageStore::for_world(&spec.world))?;
+        let adapter: Box<dyn Adapter> = match spec.module {
+            ModuleKind::Vqa => Box::new(crate::step_vqa::ClosedVocabulary::for_answers(
+                &setup.answers,
+            )),
+            kind => Box::new(OnlyKind(kind)),
+        };
+        for l in label(&missing, teacher.as_ref(), adapter.as_ref(), 64) {
+            known.insert(l.subtask.clone(), l);
+        }
+    }
+    // An adapter may leave a sub-task to the student: it then has no label.
+    Ok(subtasks
+        .iter()
+        .filter_map(|s| known.remove(&s.id))
+        .collect())
+}
+
+/// Mines and labels shard `shard` of a step's training questions into
+/// `OUT/shards/I-of-N/` (see [`crate::shard`]); the step without a shard merges them.
+pub fn run_shard(spec: &StepSpec, shard: Shard) -> Result<ShardReport> {
+    let dir = shard_dir(&spec.out, shard);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let setup = setup(spec)?;
+    let report = sdvp_data::loaders::load_task(&spec.world, &spec.task, "train")?;
+    let examples = sdvp_eval::select_examples(report.examples, Some(spec.mine_limit), Some(shard));
+    let pipeline = setup
+        .student_spec
+        .build(ImageStore::for_world(&spec.world))?;
+    let mut counts = Counts::default();
+    let traces = mine_traces(
+        spec,
+        &examples,
+        pipeline.as_ref(),
+        &dir,
+        Some(shard),
+        None,
+        &mut counts,
+    )?;
+    drop(pipeline);
+    let subtasks = subtasks_of(spec, &traces);
+    let labels = label_subtasks(spec, &setup, &subtasks, HashMap::new())?;
+    write_jsonl_atomic(&dir.join("labels.jsonl"), &labels)?;
+    let r = ShardReport {
+        index: shard.index,
+        count: shard.count,
+        programs: counts.programs,
+        mined: subtasks.len(),
+        labelled: labels.iter().filter(|l| l.response.is_some()).count(),
+        dir: dir.clone(),
+    };
+    sdvp_eval::write_json_atomic(&dir.join("shard.json"), &r)?;
+    Ok(r)
+}
+
+/// Runs one step (resuming whatever an earlier run of the same spec left, and merging
+/// finished shards of its mining and labelling).
+pub fn run_step(spec: &StepSpec) -> Result<StepReport> {
+    let out = &spec.out;
+    let kind = spec.module;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let setup = setup(spec)?;
+    let Setup {
+        student_spec,
+        answers,
+        student,
+        student_dir,
+        ..
+    } = &setup;
+    let mut counts = Counts::default();
+    let shards = finished_shards(out)?;
+
+    // 1. Mine: the task's training programs on the current pipeline.
+    let examples = load_examples(&spec.world, &spec.task, "train", spec.mine_limit)?;
+    let pipeline = student_spec.build(ImageStore::for_world(&spec.world))?;
+    let traces = mine_traces(
+        spec,
+        &examples,
+        pipeline.as_ref(),
+        out,
+        None,
+        shards.as_deref(),
+        &mut counts,
+    )?;
+    let subtasks = subtasks_of(spec, &traces);
     counts.mined = subtasks.len();
 
-    // 2. Label with the teacher through the module's adapter.
-    let teacher = teacher_spec.build(ImageStore::for_world(&spec.world))?;
-    let adapter: Box<dyn Adapter> = match kind {
-        ModuleKind::Vqa => Box::new(crate::step_vqa::ClosedVocabulary::for_answers(&answers)),
-        _ => Box::new(OnlyKind(kind)),
+    // 2. Label with the teacher through the module's adapter (or take the shards' labels).
+    let known = match &shards {
+        Some(dirs) => shard_labels(dirs)?,
+        None => HashMap::new(),
     };
-    let labels = label(&subtasks, teacher.as_ref(), adapter.as_ref(), 64);
+    let labels = label_subtasks(spec, &setup, &subtasks, known)?;
     counts.labelled = labels.iter().filter(|l| l.response.is_some()).count();
 
     // 3. Filter: confidence, then replay consistency with the gold answer. A request the
@@ -365,6 +550,18 @@ pub fn run_step(spec: &StepSpec) -> Result<StepReport> {
             let (before, training) = fit(spec, &t, &run)?;
             (before, training, None)
         }
+        ModuleKind::Verify | ModuleKind::Classify => {
+            let t = crate::step_clip::trainee(
+                spec,
+                &student_dir,
+                &student.options,
+                &kept,
+                &cache,
+                &mut counts,
+            )?;
+            let (before, training) = fit(spec, &t, &run)?;
+            (before, training, None)
+        }
         _ => {
             let t = crate::step_detect::trainee(spec, &student_dir, &kept, &cache, &mut counts)?;
             let (before, training) = fit(spec, &t, &run)?;
@@ -374,10 +571,16 @@ pub fn run_step(spec: &StepSpec) -> Result<StepReport> {
     };
 
     // 5. The module set: the pipeline before, with the module replaced by the distilled
-    // student (a detector also gets the operating point chosen on val).
+    // student (a detector also gets the operating point chosen on val), unless no checkpoint
+    // beat the untouched student on the selection score.
+    let replaced = spec.ship_trained
+        || match (training.best.first(), before.first()) {
+            (Some((_, best)), Some((_, untouched))) => best >= untouched,
+            _ => true,
+        };
     let mut modules = student_spec.resolved()?;
     for m in &mut modules {
-        if m.kind == kind {
+        if m.kind == kind && replaced {
             m.dir = Some(run.best().canonicalize().unwrap_or_else(|_| run.best()));
             m.sha256 = None;
             if let Some(o) = &options {
@@ -398,6 +601,7 @@ pub fn run_step(spec: &StepSpec) -> Result<StepReport> {
         training,
         lambda: spec.loss.lambda,
         hard_labels: spec.loss.hard || kind == ModuleKind::Detect,
+        replaced,
     };
     sdvp_eval::write_json_atomic(&out.join("step.json"), &report)?;
     Ok(report)

@@ -1,15 +1,25 @@
-//! `blip-vqa` → `vqa`: BLIP VQA (`BlipForQuestionAnswering`) behind the Backend trait.
+//! `blip-vqa` → `vqa` and `verify`: BLIP VQA (`BlipForQuestionAnswering`) behind the
+//! Backend trait.
 //!
 //! Answers are generated greedily (default) or by beam search, or ranked over a fixed
 //! answer list when the module set gives one (`options.answers`), as BLIP's VQA evaluation
 //! does. `score` is the answer's probability: `exp` of its summed token log-probabilities
 //! when generated, its softmax share over the list when ranked.
+//!
+//! It also answers `verify` and `classify` calls, as a task-specific VQA teacher labels
+//! them for distillation (or replaces the CLIP student outright): a verify_property call
+//! (`"{property} {object}"`) is asked as the yes/no question [`verify_question`] writes, and
+//! P(yes) is the softmax of the sequence scores of `yes` and `no`; a best_text_match call is
+//! asked as [`classify_question`] writes, and the options' scores are the softmax of their
+//! sequence scores. Both equal a closed vocabulary's distribution renormalised to the
+//! answers in question.
 
 use crate::common::{fail_all, Answers, BatchCrops, Checkpoint};
 use crate::images::ImageCache;
 use candle_core::{DType, Device, Tensor};
 use sdvp_core::module::Alternative;
 use sdvp_core::{Backend, ModuleKind, Request, Response};
+use sdvp_data::scene::Attr;
 use sdvp_models::blip::vqa::answer_rows;
 use sdvp_models::blip::BlipForQuestionAnswering;
 use sdvp_models::preprocess::ImageProcessor;
@@ -71,6 +81,52 @@ impl VqaOptions {
     }
 }
 
+/// The yes/no question a VQA model is asked for verify text `"{property} {object}"`, in the
+/// world's wording ("Is the small ball red?", "Is the thing a cube?"), or `None` when the
+/// text is not two words or more.
+pub fn verify_question(text: &str) -> Option<String> {
+    let (value, phrase) = text.trim().split_once(' ')?;
+    let phrase = phrase.trim();
+    if value.is_empty() || phrase.is_empty() {
+        return None;
+    }
+    let attr = Attr::ALL
+        .into_iter()
+        .find(|a| a.values().contains(&value))
+        .unwrap_or(Attr::Color);
+    Some(sdvp_data::tasks::gqa::verify_question(phrase, attr, value))
+}
+
+/// The question a VQA model is asked for a best_text_match call over `options`: the
+/// world's either-or question ("Is the object red or blue?") for two values of one
+/// attribute, its attribute question ("What material is the object?") for more, and
+/// "Which is the object: a, b or c?" when the options are not values of one attribute.
+pub fn classify_question(options: &[String]) -> Option<String> {
+    if options.is_empty() {
+        return None;
+    }
+    let attr = Attr::ALL
+        .into_iter()
+        .find(|a| options.iter().all(|o| a.values().contains(&o.trim())));
+    Some(match (attr, options) {
+        (Some(_), [x, y]) => format!("Is the object {} or {}?", x.trim(), y.trim()),
+        (Some(a), _) => sdvp_data::tasks::attr_question(a, "object"),
+        (None, [only]) => format!("Is the object {}?", only.trim()),
+        (None, _) => {
+            let (last, first) = options.split_last()?;
+            format!(
+                "Which is the object: {} or {}?",
+                first
+                    .iter()
+                    .map(|o| o.trim())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                last.trim()
+            )
+        }
+    })
+}
+
 pub struct BlipVqa {
     model: BlipForQuestionAnswering,
     tokenizer: TextTokenizer,
@@ -79,6 +135,8 @@ pub struct BlipVqa {
     options: VqaOptions,
     /// `[n, t]` ids and mask of the ranked answers (`[DEC] … [SEP]`).
     candidates: Option<(Tensor, Tensor)>,
+    /// `yes` and `no` as ranked answers, for verify calls.
+    yes_no: (Tensor, Tensor),
     checkpoint: Checkpoint,
     device: Device,
 }
@@ -110,6 +168,12 @@ impl BlipVqa {
                 &device,
             )?)
         };
+        let yes_no = answer_rows(
+            &tokenizer,
+            &["yes".to_string(), "no".to_string()],
+            cfg.text_config.bos_token_id,
+            &device,
+        )?;
         Ok(Self {
             model,
             tokenizer,
@@ -117,6 +181,7 @@ impl BlipVqa {
             images,
             options,
             candidates,
+            yes_no,
             checkpoint,
             device,
         })
@@ -156,6 +221,80 @@ impl BlipVqa {
             score,
             alternatives,
         }
+    }
+
+    /// Verdicts for `(image, yes/no question)` pairs, in order: yes when P(yes) > 0.5.
+    pub fn verdicts(
+        &self,
+        images: &[image::RgbImage],
+        questions: &[String],
+    ) -> anyhow::Result<Vec<Response>> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pixels = self.processor.to_tensor(images, &self.device)?;
+        let q = self.tokenizer.encode_batch(questions, &self.device)?;
+        let emb = self
+            .model
+            .encode(&pixels, &q.input_ids, Some(&q.attention_mask))?;
+        let (cand, cmask) = &self.yes_no;
+        let scores = self
+            .model
+            .rank_answers(&emb, Some(&q.attention_mask), cand, Some(cmask))?;
+        let probs = sdvp_models::ops::softmax_last_dim(&scores)?.to_vec2::<f32>()?;
+        Ok(probs
+            .into_iter()
+            .map(|row| {
+                let yes = row[0] > 0.5;
+                Response::Verdict {
+                    yes,
+                    score: if yes { row[0] } else { 1.0 - row[0] },
+                }
+            })
+            .collect())
+    }
+
+    /// Choices for `(image, question, options)` triples, in order: the options ranked as
+    /// answers, requests with the same options in one pass.
+    pub fn choices(
+        &self,
+        images: &[image::RgbImage],
+        questions: &[String],
+        options: &[Vec<String>],
+    ) -> anyhow::Result<Vec<Response>> {
+        let mut out: Vec<Option<Response>> = vec![None; images.len()];
+        let mut groups: Vec<(&Vec<String>, Vec<usize>)> = Vec::new();
+        for (i, o) in options.iter().enumerate() {
+            match groups.iter_mut().find(|(g, _)| *g == o) {
+                Some((_, v)) => v.push(i),
+                None => groups.push((o, vec![i])),
+            }
+        }
+        let bos = self.model.config().text_config.bos_token_id;
+        for (opts, rows) in groups {
+            let imgs: Vec<image::RgbImage> = rows.iter().map(|&i| images[i].clone()).collect();
+            let qs: Vec<&String> = rows.iter().map(|&i| &questions[i]).collect();
+            let pixels = self.processor.to_tensor(&imgs, &self.device)?;
+            let q = self.tokenizer.encode_batch(&qs, &self.device)?;
+            let emb = self
+                .model
+                .encode(&pixels, &q.input_ids, Some(&q.attention_mask))?;
+            let (cand, cmask) = answer_rows(&self.tokenizer, opts, bos, &self.device)?;
+            let scores =
+                self.model
+                    .rank_answers(&emb, Some(&q.attention_mask), &cand, Some(&cmask))?;
+            let probs = sdvp_models::ops::softmax_last_dim(&scores)?.to_vec2::<f32>()?;
+            for (&i, p) in rows.iter().zip(probs) {
+                let index = p
+                    .iter()
+                    .enumerate()
+                    .fold(0, |best, (k, x)| if *x > p[best] { k } else { best });
+                out[i] = Some(Response::Choice { index, scores: p });
+            }
+        }
+        out.into_iter()
+            .map(|r| r.ok_or_else(|| anyhow::anyhow!("a classify request got no answer")))
+            .collect()
     }
 
     /// Answers for `(image, question)` pairs, in order.
@@ -239,19 +378,90 @@ impl Backend for BlipVqa {
         self.checkpoint.identity()
     }
     fn run_batch(&self, kind: ModuleKind, requests: &[Request]) -> Answers {
-        if kind != ModuleKind::Vqa {
-            return fail_all(kind, requests.len(), "blip-vqa answers only vqa calls");
+        if !matches!(
+            kind,
+            ModuleKind::Vqa | ModuleKind::Verify | ModuleKind::Classify
+        ) {
+            return fail_all(
+                kind,
+                requests.len(),
+                "blip-vqa answers only vqa, verify and classify calls",
+            );
         }
         let batch = BatchCrops::load(kind, requests, &self.images, |r| match r {
-            Request::Vqa { question, .. } => Ok(question.clone()),
-            _ => Err("not a vqa request".into()),
+            Request::Vqa { question, .. } => Ok((question.clone(), Vec::new())),
+            Request::Verify { text, .. } => verify_question(text)
+                .map(|q| (q, Vec::new()))
+                .ok_or_else(|| format!("verify text {text:?} is not \"PROPERTY OBJECT\"")),
+            Request::Classify { options, .. } => classify_question(options)
+                .map(|q| (q, options.clone()))
+                .ok_or_else(|| "no options to choose from".to_string()),
+            _ => Err("not a vqa, verify or classify request".into()),
         });
         let imgs: Vec<image::RgbImage> =
             batch.ok.iter().map(|(_, c, _)| c.pixels.clone()).collect();
-        let qs: Vec<String> = batch.ok.iter().map(|(_, _, q)| q.clone()).collect();
-        let results = self
-            .answer(&imgs, &qs)
-            .map(|v| v.into_iter().map(Ok).collect());
+        let qs: Vec<String> = batch.ok.iter().map(|(_, _, (q, _))| q.clone()).collect();
+        let results = match kind {
+            ModuleKind::Verify => self.verdicts(&imgs, &qs),
+            ModuleKind::Classify => {
+                let opts: Vec<Vec<String>> =
+                    batch.ok.iter().map(|(_, _, (_, o))| o.clone()).collect();
+                self.choices(&imgs, &qs, &opts)
+            }
+            _ => self.answer(&imgs, &qs),
+        }
+        .map(|v| v.into_iter().map(Ok).collect());
         batch.finish(kind, results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn verify_texts_become_the_worlds_verify_questions() {
+        let cases = [
+            ("red small ball", Some("Is the small ball red?")),
+            ("metal cube", Some("Is the cube metal?")),
+            ("star large object", Some("Is the large object a star?")),
+            ("red", None),
+            ("  ", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(verify_question(text).as_deref(), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn classify_options_become_the_worlds_choice_questions() {
+        let cases = [
+            (vec!["red", "blue"], "Is the object red or blue?"),
+            (
+                vec!["matte", "metal", "striped"],
+                "What material is the object?",
+            ),
+            (
+                vec!["circle", "square", "triangle", "star", "hexagon", "diamond"],
+                "What shape is the object?",
+            ),
+            (
+                vec!["left", "right", "up"],
+                "Which is the object: left, right or up?",
+            ),
+            (vec!["dog"], "Is the object dog?"),
+        ];
+        for (options, want) in cases {
+            assert_eq!(
+                classify_question(&strings(&options)).as_deref(),
+                Some(want),
+                "{options:?}"
+            );
+        }
+        assert_eq!(classify_question(&[]), None);
     }
 }

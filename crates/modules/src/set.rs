@@ -38,7 +38,10 @@ use std::sync::{Arc, OnceLock};
 
 /// The architectures a module set may name, and the kinds each answers.
 pub const ARCHS: [(&str, &[ModuleKind]); 6] = [
-    ("blip-vqa", &[ModuleKind::Vqa]),
+    (
+        "blip-vqa",
+        &[ModuleKind::Vqa, ModuleKind::Verify, ModuleKind::Classify],
+    ),
     ("owlvit", &[ModuleKind::Detect]),
     ("clip", &[ModuleKind::Verify, ModuleKind::Classify]),
     ("dpt", &[ModuleKind::Depth]),

@@ -164,6 +164,117 @@ fn blip_vqa_batch_equals_one_at_a_time() {
     }
 }
 
+/// A VQA model answering verify and classify calls: batched = alone, and its P(yes) and
+/// option scores are its closed-vocabulary distribution over the same question,
+/// renormalised to the answers in question.
+#[test]
+fn blip_vqa_answers_verify_and_classify_as_its_vocabulary_would() {
+    use sdvp_modules::blip_vqa::{classify_question, verify_question, BlipVqa};
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = images(tmp.path());
+    let vocab = ["red", "blue", "metal", "matte", "yes", "no"];
+    let load = |options: serde_json::Value| {
+        BlipVqa::load(
+            Checkpoint::open("blip-vqa", &fixture("blip")).unwrap(),
+            serde_json::from_value(options).unwrap(),
+            cache.clone(),
+        )
+        .unwrap()
+    };
+    let plain = load(serde_json::json!({}));
+    let closed = load(serde_json::json!({ "answers": vocab }));
+    let p = |r: &Response, answer: &str| match r {
+        Response::Answer { alternatives, .. } => alternatives
+            .iter()
+            .find(|a| a.text == answer)
+            .map(|a| a.p)
+            .unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let texts = [
+        "red cube",
+        "metal small sphere",
+        "blue object",
+        "matte cylinder",
+        "red thing",
+    ];
+    let verify: Vec<Request> = crops()
+        .into_iter()
+        .zip(texts)
+        .map(|(image, t)| Request::Verify {
+            image,
+            text: t.into(),
+        })
+        .collect();
+    let choices = [
+        vec!["red", "blue"],
+        vec!["metal", "matte"],
+        vec!["blue", "red"],
+    ];
+    let classify: Vec<Request> = crops()
+        .into_iter()
+        .zip(choices.iter().cycle())
+        .map(|(image, o)| Request::Classify {
+            image,
+            options: o.iter().map(|s| s.to_string()).collect(),
+        })
+        .collect();
+    assert_eq!(
+        same_alone_and_batched(&plain, ModuleKind::Verify, &verify),
+        5
+    );
+    assert_eq!(
+        same_alone_and_batched(&plain, ModuleKind::Classify, &classify),
+        5
+    );
+    let mut compared = 0;
+    for (r, got) in verify
+        .iter()
+        .zip(plain.run_batch(ModuleKind::Verify, &verify))
+    {
+        let Request::Verify { image, text } = r else {
+            unreachable!()
+        };
+        let q = Request::Vqa {
+            image: image.clone(),
+            question: verify_question(text).unwrap(),
+        };
+        let a = closed.run_batch(ModuleKind::Vqa, &[q]).remove(0).unwrap();
+        let want = p(&a, "yes") / (p(&a, "yes") + p(&a, "no"));
+        let Ok(Response::Verdict { yes, score }) = got else {
+            panic!("{got:?}")
+        };
+        let p_yes = if yes { score } else { 1.0 - score };
+        assert!((p_yes - want).abs() < 1e-5, "{text}: {p_yes} vs {want}");
+        compared += 1;
+    }
+    for (r, got) in classify
+        .iter()
+        .zip(plain.run_batch(ModuleKind::Classify, &classify))
+    {
+        let Request::Classify { image, options } = r else {
+            unreachable!()
+        };
+        let q = Request::Vqa {
+            image: image.clone(),
+            question: classify_question(options).unwrap(),
+        };
+        let a = closed.run_batch(ModuleKind::Vqa, &[q]).remove(0).unwrap();
+        let total: f32 = options.iter().map(|o| p(&a, o)).sum();
+        let Ok(Response::Choice { scores, .. }) = got else {
+            panic!("{got:?}")
+        };
+        for (o, s) in options.iter().zip(&scores) {
+            assert!(
+                (s - p(&a, o) / total).abs() < 1e-5,
+                "{options:?}: {scores:?}"
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 5 + 10);
+}
+
 #[test]
 fn owlvit_batch_equals_one_at_a_time_and_boxes_are_in_source_pixels() {
     let tmp = tempfile::tempdir().unwrap();

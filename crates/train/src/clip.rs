@@ -113,7 +113,7 @@ fn description(o: &Object, rng: &mut SplitMix64) -> Phrase {
 
 /// ViperGPT's verify text `"{property} {name}"` about `o`: a colour, size or material
 /// with the object's shape, true with probability one half.
-fn verify_text(o: &Object, rng: &mut SplitMix64) -> (String, bool) {
+pub fn verify_text(o: &Object, rng: &mut SplitMix64) -> (String, bool) {
     let attr = [Attr::Color, Attr::Material, Attr::Size][rng.below(3)];
     let truth = rng.chance(0.5);
     let value = if truth {
