@@ -546,14 +546,14 @@ pub fn run_step(spec: &StepSpec) -> Result<StepReport> {
     let (before, training, options) = match kind {
         ModuleKind::Vqa => {
             let t =
-                crate::step_vqa::trainee(spec, &student_dir, &answers, &kept, &cache, &mut counts)?;
+                crate::step_vqa::trainee(spec, student_dir, answers, &kept, &cache, &mut counts)?;
             let (before, training) = fit(spec, &t, &run)?;
             (before, training, None)
         }
         ModuleKind::Verify | ModuleKind::Classify => {
             let t = crate::step_clip::trainee(
                 spec,
-                &student_dir,
+                student_dir,
                 &student.options,
                 &kept,
                 &cache,
@@ -563,7 +563,7 @@ pub fn run_step(spec: &StepSpec) -> Result<StepReport> {
             (before, training, None)
         }
         _ => {
-            let t = crate::step_detect::trainee(spec, &student_dir, &kept, &cache, &mut counts)?;
+            let t = crate::step_detect::trainee(spec, student_dir, &kept, &cache, &mut counts)?;
             let (before, training) = fit(spec, &t, &run)?;
             let options = crate::step_detect::options(&student.options, &training)?;
             (before, training, Some(options))
