@@ -14,16 +14,17 @@ use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use image::RgbImage;
-use sdvp_core::detection::{average_precision, best_f1_threshold, match_detections};
+use sdvp_core::detection::{average_precision, best_f1_threshold};
 use sdvp_core::rng::SplitMix64;
 use sdvp_core::BBox;
 use sdvp_models::owlvit::{
-    detection_loss, post_process, Config, DetectionOutput, LossWeights, OwlVit, Target,
+    detection_loss, query_inputs, Config, DetectionOutput, LossWeights, OwlVit, Target,
 };
 use sdvp_models::preprocess::ImageProcessor;
 use sdvp_models::tokenize::{Padding, TextTokenizer};
 use sdvp_models::train::checkpoint::assign_varmap;
 use sdvp_models::train::ParamFilter;
+use sdvp_train::detect::score_queries;
 use sdvp_train::runner::Trainee;
 use std::path::{Path, PathBuf};
 
@@ -215,27 +216,8 @@ impl DetectDistill {
     fn forward(&self, items: &[&RegionItem]) -> Result<DetectionOutput> {
         let crops: Vec<RgbImage> = items.iter().map(|it| it.pixels.clone()).collect();
         let px = self.processor.to_tensor(&crops, &self.device)?;
-        let mut texts = Vec::with_capacity(items.len() * QUERIES);
-        let mut real = Vec::with_capacity(items.len() * QUERIES);
-        for it in items {
-            for j in 0..QUERIES {
-                texts.push(it.phrases.get(j).cloned().unwrap_or_default());
-                real.push(j < it.phrases.len());
-            }
-        }
-        let (mut ids, mut mask) = self.tokenizer.encode_batch_vec(&texts)?;
-        for ((row, m), r) in ids.iter_mut().zip(mask.iter_mut()).zip(&real) {
-            if !r {
-                row.iter_mut().for_each(|x| *x = 0);
-                m.iter_mut().for_each(|x| *x = 0);
-                if let Some(first) = m.first_mut() {
-                    *first = 1;
-                }
-            }
-        }
-        let (n, len) = (ids.len(), ids.first().map_or(0, Vec::len));
-        let ids = Tensor::from_vec(ids.concat(), (n, len), &self.device)?;
-        let mask = Tensor::from_vec(mask.concat(), (n, len), &self.device)?;
+        let lists: Vec<&[String]> = items.iter().map(|it| it.phrases.as_slice()).collect();
+        let (ids, mask) = query_inputs(&self.tokenizer, &lists, QUERIES, &self.device)?;
         Ok(self.model.forward(&px, &ids, Some(&mask))?)
     }
 
@@ -247,27 +229,15 @@ impl DetectDistill {
             let refs: Vec<&RegionItem> = chunk.iter().collect();
             let out = self.forward(&refs)?;
             for (i, it) in chunk.iter().enumerate() {
-                let logits = out.logits.get(i)?;
-                let boxes = out.pred_boxes.get(i)?;
-                let (w, h) = (it.pixels.width() as usize, it.pixels.height() as usize);
-                for (q, gts) in it.targets.iter().enumerate() {
-                    let lq = logits.narrow(1, q, 1)?;
-                    let dets = post_process(&lq, &boxes, (h.max(1), w.max(1)), 0.01, 0.3)?;
-                    let (ox, oy) = it.origin;
-                    let preds: Vec<(f32, BBox)> = dets
-                        .iter()
-                        .take(10)
-                        .map(|d| {
-                            let b = d.bbox;
-                            (
-                                d.score,
-                                BBox::new(b[0] + ox, b[1] + oy, b[2] + ox, b[3] + oy),
-                            )
-                        })
-                        .collect();
-                    s.n_gt += gts.len();
-                    s.scored.extend(match_detections(&preds, gts, 0.5));
-                }
+                let size = (it.pixels.height() as usize, it.pixels.width() as usize);
+                s.n_gt += score_queries(
+                    &out.logits.get(i)?,
+                    &out.pred_boxes.get(i)?,
+                    size,
+                    it.origin,
+                    &it.targets,
+                    &mut s.scored,
+                )?;
             }
         }
         Ok(s)

@@ -188,11 +188,9 @@ fn a_wrong_teacher_is_filtered_out_by_replay() {
         .all(|d| !d.keep && d.replay == Replay::Disagrees));
 }
 
-#[test]
-fn substituted_detections_that_change_later_requests_are_undecided() {
-    let traces = traces();
-    let subtasks = mine(&traces, &MineOptions::only(ModuleKind::Detect));
-    let moved: Vec<_> = subtasks
+/// A confident teacher label per detect sub-task, with one box elsewhere than the trace's.
+fn moved_boxes(subtasks: &[sdvp_distill::mine::SubTask]) -> Vec<sdvp_distill::label::Label> {
+    subtasks
         .iter()
         .map(|s| sdvp_distill::label::Label {
             subtask: s.id.clone(),
@@ -203,7 +201,14 @@ fn substituted_detections_that_change_later_requests_are_undecided() {
             confidence: 0.9,
             error: None,
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn substituted_detections_that_change_later_requests_are_undecided() {
+    let traces = traces();
+    let subtasks = mine(&traces, &MineOptions::only(ModuleKind::Detect));
+    let moved = moved_boxes(&subtasks);
     let decisions = filter(
         &traces,
         &subtasks,
@@ -224,18 +229,7 @@ fn a_fallback_pipeline_decides_what_substituted_detections_lead_to() {
     let traces = traces();
     let subtasks = mine(&traces, &MineOptions::only(ModuleKind::Detect));
     assert_eq!(subtasks.len(), 6);
-    let moved: Vec<_> = subtasks
-        .iter()
-        .map(|s| sdvp_distill::label::Label {
-            subtask: s.id.clone(),
-            response: Some(Response::Detections {
-                boxes: vec![BBox::new(30.0, 30.0, 40.0, 40.0)],
-                scores: vec![0.9],
-            }),
-            confidence: 0.9,
-            error: None,
-        })
-        .collect();
+    let moved = moved_boxes(&subtasks);
     let decisions = filter(
         &traces,
         &subtasks,

@@ -270,6 +270,40 @@ pub struct Detection {
     pub bbox: [f32; 4],
 }
 
+/// `input_ids` and `attention_mask` `[images · per_image, len]` of per-image query lists,
+/// each cut or padded to `per_image` queries. A padding query is all id 0 with only its
+/// first position attended: the model reads a row whose first id is 0 as no query.
+pub fn query_inputs(
+    tokenizer: &crate::tokenize::TextTokenizer,
+    queries: &[&[String]],
+    per_image: usize,
+    device: &Device,
+) -> anyhow::Result<(Tensor, Tensor)> {
+    let mut texts = Vec::with_capacity(queries.len() * per_image);
+    let mut real = Vec::with_capacity(queries.len() * per_image);
+    for list in queries {
+        for j in 0..per_image {
+            texts.push(list.get(j).map_or("", String::as_str));
+            real.push(j < list.len());
+        }
+    }
+    let (mut ids, mut mask) = tokenizer.encode_batch_vec(&texts)?;
+    for ((row, m), r) in ids.iter_mut().zip(mask.iter_mut()).zip(&real) {
+        if !r {
+            row.iter_mut().for_each(|x| *x = 0);
+            m.iter_mut().for_each(|x| *x = 0);
+            if let Some(first) = m.first_mut() {
+                *first = 1;
+            }
+        }
+    }
+    let (n, len) = (ids.len(), ids.first().map_or(0, Vec::len));
+    Ok((
+        Tensor::from_vec(ids.concat(), (n, len), device)?,
+        Tensor::from_vec(mask.concat(), (n, len), device)?,
+    ))
+}
+
 /// `(cx, cy, w, h)` to `(x0, y0, x1, y1)`.
 pub fn center_to_corners(b: [f32; 4]) -> [f32; 4] {
     [

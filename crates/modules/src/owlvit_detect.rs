@@ -10,7 +10,7 @@ use crate::common::{fail_all, Answers, BatchCrops, Checkpoint};
 use crate::images::ImageCache;
 use candle_core::{DType, Device, Tensor};
 use sdvp_core::{BBox, Backend, ModuleKind, Request, Response};
-use sdvp_models::owlvit::{post_process, Config, OwlVit, DEFAULT_NMS_IOU};
+use sdvp_models::owlvit::{post_process, query_inputs, Config, OwlVit, DEFAULT_NMS_IOU};
 use sdvp_models::preprocess::ImageProcessor;
 use sdvp_models::tokenize::{Padding, TextTokenizer};
 use serde::Deserialize;
@@ -142,29 +142,8 @@ impl OwlVitDetect {
             return Ok(Vec::new());
         }
         let q = queries.iter().map(Vec::len).max().unwrap_or(0).max(1);
-        let mut texts = Vec::with_capacity(images.len() * q);
-        let mut real = Vec::with_capacity(images.len() * q);
-        for list in queries {
-            for j in 0..q {
-                texts.push(list.get(j).cloned().unwrap_or_default());
-                real.push(j < list.len());
-            }
-        }
-        let (mut ids, mut mask) = self.tokenizer.encode_batch_vec(&texts)?;
-        // A query row whose first id is 0 is padding to the model.
-        for ((row, m), r) in ids.iter_mut().zip(mask.iter_mut()).zip(&real) {
-            if !r {
-                row.iter_mut().for_each(|x| *x = 0);
-                m.iter_mut().for_each(|x| *x = 0);
-                if let Some(first) = m.first_mut() {
-                    *first = 1;
-                }
-            }
-        }
-        let len = ids.first().map_or(0, Vec::len);
-        let n = ids.len();
-        let ids = Tensor::from_vec(ids.concat(), (n, len), &self.device)?;
-        let mask = Tensor::from_vec(mask.concat(), (n, len), &self.device)?;
+        let lists: Vec<&[String]> = queries.iter().map(Vec::as_slice).collect();
+        let (ids, mask) = query_inputs(&self.tokenizer, &lists, q, &self.device)?;
         let pixels = self.processor.to_tensor(images, &self.device)?;
         let out = self.model.forward(&pixels, &ids, Some(&mask))?;
         let logits: Vec<Vec<Vec<f32>>> = out.logits.to_vec3()?;

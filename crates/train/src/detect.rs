@@ -20,7 +20,9 @@ use sdvp_core::BBox;
 use sdvp_data::phrase::Phrase;
 use sdvp_data::scene::{Attr, Scene};
 use sdvp_data::tasks::random_phrase;
-use sdvp_models::owlvit::{detection_loss, post_process, Config, LossWeights, OwlVit, Target};
+use sdvp_models::owlvit::{
+    detection_loss, post_process, query_inputs, Config, LossWeights, OwlVit, Target,
+};
 use sdvp_models::preprocess::ImageProcessor;
 use sdvp_models::tokenize::{Padding, TextTokenizer};
 use sdvp_models::train::{seeded_init, NamedParams, ParamFilter};
@@ -260,29 +262,45 @@ impl DetectTrainee {
             .map(|it| crop(&scenes.images[it.scene], it.region))
             .collect();
         let px = self.processor.to_tensor(&crops, &self.device)?;
-        let mut texts = Vec::new();
-        let mut real = Vec::new();
-        for it in items {
-            for j in 0..QUERIES {
-                texts.push(it.phrases.get(j).cloned().unwrap_or_default());
-                real.push(j < it.phrases.len());
-            }
-        }
-        let (mut ids, mut mask) = self.tokenizer.encode_batch_vec(&texts)?;
-        for ((row, m), r) in ids.iter_mut().zip(mask.iter_mut()).zip(&real) {
-            if !r {
-                row.iter_mut().for_each(|x| *x = 0);
-                m.iter_mut().for_each(|x| *x = 0);
-                m[0] = 1;
-            }
-        }
-        let (n, len) = (ids.len(), ids.first().map_or(0, Vec::len));
-        Ok((
-            px,
-            Tensor::from_vec(ids.concat(), (n, len), &self.device)?,
-            Tensor::from_vec(mask.concat(), (n, len), &self.device)?,
-        ))
+        let lists: Vec<&[String]> = items.iter().map(|it| it.phrases.as_slice()).collect();
+        let (ids, mask) = query_inputs(&self.tokenizer, &lists, QUERIES, &self.device)?;
+        Ok((px, ids, mask))
     }
+}
+
+/// Scores one image's detections against its queries' ground truth at IoU 0.5, as AP
+/// validation counts them: per query, detections above 0.01 after NMS (IoU 0.3), at most
+/// 10, in source pixels (`origin` added to the crop's boxes of `size` (h, w)). Pushes
+/// (score, matched) pairs onto `scored` and returns the number of ground-truth boxes.
+pub fn score_queries(
+    logits: &Tensor,
+    boxes: &Tensor,
+    size: (usize, usize),
+    origin: (f32, f32),
+    targets: &[Vec<BBox>],
+    scored: &mut Vec<(f32, bool)>,
+) -> Result<usize> {
+    let (h, w) = size;
+    let (ox, oy) = origin;
+    let mut n_gt = 0;
+    for (q, gts) in targets.iter().enumerate() {
+        let lq = logits.narrow(1, q, 1)?;
+        let dets = post_process(&lq, boxes, (h.max(1), w.max(1)), 0.01, 0.3)?;
+        let preds: Vec<(f32, BBox)> = dets
+            .iter()
+            .take(10)
+            .map(|d| {
+                let b = d.bbox;
+                (
+                    d.score,
+                    BBox::new(b[0] + ox, b[1] + oy, b[2] + ox, b[3] + oy),
+                )
+            })
+            .collect();
+        n_gt += gts.len();
+        scored.extend(match_detections(&preds, gts, 0.5));
+    }
+    Ok(n_gt)
 }
 
 /// A box in source pixels as normalised `(cx, cy, w, h)` of `region`.
@@ -346,30 +364,16 @@ impl Trainee for DetectTrainee {
             let (px, ids, mask) = self.inputs(&self.val, chunk)?;
             let out = self.model.forward(&px, &ids, Some(&mask))?;
             for (i, it) in chunk.iter().enumerate() {
-                let logits = out.logits.get(i)?;
-                let boxes = out.pred_boxes.get(i)?;
-                for (q, gts) in it.targets.iter().enumerate() {
-                    let lq = logits.narrow(1, q, 1)?;
-                    let (h, w) = (it.region.height() as usize, it.region.width() as usize);
-                    let dets = post_process(&lq, &boxes, (h.max(1), w.max(1)), 0.01, 0.3)?;
-                    let preds: Vec<(f32, BBox)> = dets
-                        .iter()
-                        .take(10)
-                        .map(|d| {
-                            (
-                                d.score,
-                                BBox::new(
-                                    d.bbox[0] + it.region.x0,
-                                    d.bbox[1] + it.region.y0,
-                                    d.bbox[2] + it.region.x0,
-                                    d.bbox[3] + it.region.y0,
-                                ),
-                            )
-                        })
-                        .collect();
-                    n_gt += gts.len();
-                    scored.extend(match_detections(&preds, gts, 0.5));
-                }
+                let size = (it.region.height() as usize, it.region.width() as usize);
+                let origin = (it.region.x0, it.region.y0);
+                n_gt += score_queries(
+                    &out.logits.get(i)?,
+                    &out.pred_boxes.get(i)?,
+                    size,
+                    origin,
+                    &it.targets,
+                    &mut scored,
+                )?;
             }
         }
         let ap = average_precision(&mut scored, n_gt);
