@@ -8,6 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-crates/models/tests/fixtures/blip}; batch=${2:-16}; steps=${3:-20}; threads=${4:-2}; rounds=${5:-3}
+source bench/args.sh
+need_count BATCH "$batch" 1 4096; need_count STEPS "$steps" 1 100000
+need_count THREADS "$threads" 1 256; need_count ROUNDS "$rounds" 1 100
 cargo build --release -q -p sdvp-bench --bin bench-blip --features mimalloc
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 for _ in $(seq "$rounds"); do

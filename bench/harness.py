@@ -12,10 +12,18 @@ def args(default_dir, default_batch):
     """CONFIG_DIR BATCH STEPS THREADS from the command line (defaults for missing ones);
     sets torch's thread count and seed."""
     argv = sys.argv
+
+    def number(i, name, default, top):
+        if len(argv) <= i:
+            return default
+        if not argv[i].isdigit() or not 1 <= int(argv[i]) <= top:
+            sys.exit(f"{name} `{argv[i]}`: expected a whole number from 1 to {top}")
+        return int(argv[i])
+
     cdir = argv[1] if len(argv) > 1 else default_dir
-    batch = int(argv[2]) if len(argv) > 2 else default_batch
-    steps = int(argv[3]) if len(argv) > 3 else 20
-    threads = int(argv[4]) if len(argv) > 4 else 2
+    batch = number(2, "BATCH", default_batch, 4096)
+    steps = number(3, "STEPS", 20, 100000)
+    threads = number(4, "THREADS", 2, 256)
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     return cdir, batch, steps, threads

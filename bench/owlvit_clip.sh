@@ -11,6 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 owl=${1:-crates/models/tests/fixtures/owlvit}; clip=${2:-crates/models/tests/fixtures/clip}
 steps=${3:-20}; threads=${4:-2}; rounds=${5:-3}
+source bench/args.sh
+need_count STEPS "$steps" 1 100000; need_count THREADS "$threads" 1 256
+need_count ROUNDS "$rounds" 1 100
+need_count OWLVIT_BATCH "${OWLVIT_BATCH:-8}" 1 4096; need_count CLIP_BATCH "${CLIP_BATCH:-16}" 1 4096
 cargo build --release -q -p sdvp-bench --bin bench-owlvit --bin bench-clip --features mimalloc
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 run() { # NAME DIR BATCH

@@ -19,7 +19,7 @@ mod harness;
 fn main() -> Result<()> {
     sdvp_kernels::tune_process();
     let harness::Args { dir, batch, steps } =
-        harness::Args::parse("crates/models/tests/fixtures/blip", 16);
+        harness::Args::parse("crates/models/tests/fixtures/blip", 16)?;
     let config = Config::from_file(&dir.join("config.json"))?;
     let dev = Device::Cpu;
     let varmap = VarMap::new();

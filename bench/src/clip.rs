@@ -22,7 +22,7 @@ const LEN: usize = 8;
 fn main() -> Result<()> {
     sdvp_kernels::tune_process();
     let harness::Args { dir, batch, steps } =
-        harness::Args::parse("crates/models/tests/fixtures/clip", 16);
+        harness::Args::parse("crates/models/tests/fixtures/clip", 16)?;
     let config = Config::from_file(&dir.join("config.json"))?;
     let dev = Device::Cpu;
     let varmap = VarMap::new();

@@ -11,8 +11,8 @@ use sdvp_models::train::{AdamW, AdamWConfig, NamedParams, ParamGrads};
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// The command line every model bench takes: `[CONFIG_DIR] [BATCH] [STEPS]` (a missing or
-/// unreadable number takes its default).
+/// The command line every model bench takes: `[CONFIG_DIR] [BATCH] [STEPS]` (a missing
+/// number takes its default; one that is not a whole number in range is an error).
 pub struct Args {
     pub dir: PathBuf,
     pub batch: usize,
@@ -20,17 +20,24 @@ pub struct Args {
 }
 
 impl Args {
-    pub fn parse(default_dir: &str, default_batch: usize) -> Args {
+    pub fn parse(default_dir: &str, default_batch: usize) -> Result<Args> {
         let args: Vec<String> = std::env::args().collect();
-        let number =
-            |i: usize, default| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(default);
-        Args {
+        let number = |i: usize, name: &str, default: usize, max: usize| -> Result<usize> {
+            let Some(s) = args.get(i) else {
+                return Ok(default);
+            };
+            match s.parse::<usize>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => anyhow::bail!("{name} `{s}`: expected a whole number from 1 to {max}"),
+            }
+        };
+        Ok(Args {
             dir: args
                 .get(1)
                 .map_or_else(|| PathBuf::from(default_dir), PathBuf::from),
-            batch: number(2, default_batch),
-            steps: number(3, 20),
-        }
+            batch: number(2, "BATCH", default_batch, 4096)?,
+            steps: number(3, "STEPS", 20, 100_000)?,
+        })
     }
 }
 

@@ -25,7 +25,7 @@ const LEN: usize = 8;
 fn main() -> Result<()> {
     sdvp_kernels::tune_process();
     let harness::Args { dir, batch, steps } =
-        harness::Args::parse("crates/models/tests/fixtures/owlvit", 8);
+        harness::Args::parse("crates/models/tests/fixtures/owlvit", 8)?;
     let config = Config::from_file(&dir.join("config.json"))?;
     let dev = Device::Cpu;
     let varmap = VarMap::new();
