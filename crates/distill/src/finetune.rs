@@ -67,20 +67,50 @@ pub struct VqaDistill {
     device: Device,
 }
 
-/// Loads a BLIP VQA checkpoint directory into a trainable VarMap.
-fn load_trainable(dir: &Path, device: &Device) -> Result<(VarMap, BlipForQuestionAnswering)> {
-    let config = Config::from_file(&dir.join("config.json"))?;
+/// A checkpoint directory's model, built by `build` on a trainable VarMap that then gets
+/// the weights of `dir/model.safetensors`.
+pub(crate) fn load_trainable<M>(
+    dir: &Path,
+    device: &Device,
+    build: impl FnOnce(VarBuilder) -> candle_core::Result<M>,
+) -> Result<(VarMap, M)> {
     let varmap = VarMap::new();
-    let model = BlipForQuestionAnswering::new(
-        VarBuilder::from_varmap(&varmap, DType::F32, device),
-        &config,
-    )
-    .with_context(|| format!("building the student of {}", dir.display()))?;
+    let model = build(VarBuilder::from_varmap(&varmap, DType::F32, device))
+        .with_context(|| format!("building the student of {}", dir.display()))?;
     let path = dir.join("model.safetensors");
     let tensors = candle_core::safetensors::load(&path, device)
         .with_context(|| format!("reading {}", path.display()))?;
     assign_varmap(&varmap, &tensors, &path)?;
     Ok((varmap, model))
+}
+
+/// `task + λ · guard(picks)` with both parts logged, `picks` being `loss.replay_batch`
+/// indices into `replay_len` replay items drawn with `rng`; the task alone when λ = 0 or
+/// there is nothing to replay.
+pub(crate) fn with_guard(
+    task: Tensor,
+    loss: &VqaLoss,
+    replay_len: usize,
+    rng: &mut SplitMix64,
+    guard: impl FnOnce(&[usize]) -> Result<Tensor>,
+) -> Result<(Tensor, Vec<(String, f64)>)> {
+    let task_value = f64::from(task.to_scalar::<f32>()?);
+    if loss.lambda == 0.0 || replay_len == 0 {
+        return Ok((task, vec![("loss_task".into(), task_value)]));
+    }
+    let picks: Vec<usize> = (0..loss.replay_batch.max(1))
+        .map(|_| rng.below(replay_len))
+        .collect();
+    let guard = guard(&picks)?;
+    let guard_value = f64::from(guard.to_scalar::<f32>()?);
+    let total = task.add(&(guard * loss.lambda)?)?;
+    Ok((
+        total,
+        vec![
+            ("loss_task".into(), task_value),
+            ("loss_guard".into(), guard_value),
+        ],
+    ))
 }
 
 impl VqaDistill {
@@ -113,7 +143,10 @@ impl VqaDistill {
             );
         }
         let device = Device::Cpu;
-        let (varmap, model) = load_trainable(student_dir, &device)?;
+        let config = Config::from_file(&student_dir.join("config.json"))?;
+        let (varmap, model) = load_trainable(student_dir, &device, |vb| {
+            BlipForQuestionAnswering::new(vb, &config)
+        })?;
         // The checkpoint's own tokenizer and image processor, as the `blip-vqa` module loads them.
         let ck = sdvp_modules::common::Checkpoint::open("blip-vqa", student_dir)?;
         let cfg = model.config().clone();
@@ -236,25 +269,12 @@ impl Trainee for VqaDistill {
         let scores = self.scores(&items)?;
         let target = self.targets(&items, self.loss.hard)?;
         let task = ((target * scores)?.sum_all()?.neg()? / items.len() as f64)?;
-        let task_value = f64::from(task.to_scalar::<f32>()?);
-        if self.loss.lambda == 0.0 || self.replay.is_empty() {
-            return Ok((task, vec![("loss_task".into(), task_value)]));
-        }
-        let picks: Vec<&SoftItem> = (0..self.loss.replay_batch.max(1))
-            .map(|_| &self.replay[rng.below(self.replay.len())])
-            .collect();
-        let rs = self.scores(&picks)?;
-        let q = self.targets(&picks, false)?;
-        let guard = soft_target_loss(&rs, &q, 1.0)?;
-        let guard_value = f64::from(guard.to_scalar::<f32>()?);
-        let total = task.add(&(guard * self.loss.lambda)?)?;
-        Ok((
-            total,
-            vec![
-                ("loss_task".into(), task_value),
-                ("loss_guard".into(), guard_value),
-            ],
-        ))
+        with_guard(task, &self.loss, self.replay.len(), rng, |picks| {
+            let picks: Vec<&SoftItem> = picks.iter().map(|&i| &self.replay[i]).collect();
+            let rs = self.scores(&picks)?;
+            let q = self.targets(&picks, false)?;
+            Ok(soft_target_loss(&rs, &q, 1.0)?)
+        })
     }
     fn validate(&self) -> Result<Vec<(String, f64)>> {
         Ok(vec![

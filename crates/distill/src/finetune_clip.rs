@@ -9,17 +9,16 @@
 //! labels); the guard is `λ · KL(q ‖ student)` on replay items, `q` the frozen pre-step
 //! student's distribution, computed once before training. λ = 0 switches it off.
 
-use crate::finetune::VqaLoss;
-use anyhow::{bail, Context, Result};
+use crate::finetune::{load_trainable, with_guard, VqaLoss};
+use anyhow::{bail, Result};
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarMap;
 use image::RgbImage;
 use sdvp_core::rng::SplitMix64;
 use sdvp_models::clip::{ClipModel, Config};
 use sdvp_models::ops::log_softmax_last_dim;
 use sdvp_models::preprocess::ImageProcessor;
 use sdvp_models::tokenize::{Padding, TextTokenizer};
-use sdvp_models::train::checkpoint::assign_varmap;
 use sdvp_modules::clip_match::{ClipOptions, VerifyRule};
 use sdvp_train::runner::Trainee;
 use std::collections::HashMap;
@@ -119,16 +118,8 @@ impl ClipDistill {
         }
         let device = Device::Cpu;
         let config = Config::from_file(&student_dir.join("config.json"))?;
-        let varmap = VarMap::new();
-        let model = ClipModel::new(
-            VarBuilder::from_varmap(&varmap, DType::F32, &device),
-            &config,
-        )
-        .with_context(|| format!("building the student of {}", student_dir.display()))?;
-        let path = student_dir.join("model.safetensors");
-        let tensors = candle_core::safetensors::load(&path, &device)
-            .with_context(|| format!("reading {}", path.display()))?;
-        assign_varmap(&varmap, &tensors, &path)?;
+        let (varmap, model) =
+            load_trainable(student_dir, &device, |vb| ClipModel::new(vb, &config))?;
         // The checkpoint's own tokenizer and processor, as the `clip` module loads them.
         let ck = sdvp_modules::common::Checkpoint::open("clip", student_dir)?;
         let tokenizer = ck.tokenizer(
@@ -255,23 +246,10 @@ impl Trainee for ClipDistill {
     fn loss(&self, batch: &[usize], rng: &mut SplitMix64) -> Result<(Tensor, Vec<(String, f64)>)> {
         let items: Vec<&ClipItem> = batch.iter().map(|&i| &self.task[i]).collect();
         let task = self.kl(&items, self.loss.hard)?;
-        let task_value = f64::from(task.to_scalar::<f32>()?);
-        if self.loss.lambda == 0.0 || self.replay.is_empty() {
-            return Ok((task, vec![("loss_task".into(), task_value)]));
-        }
-        let picks: Vec<&ClipItem> = (0..self.loss.replay_batch.max(1))
-            .map(|_| &self.replay[rng.below(self.replay.len())])
-            .collect();
-        let guard = self.kl(&picks, false)?;
-        let guard_value = f64::from(guard.to_scalar::<f32>()?);
-        let total = task.add(&(guard * self.loss.lambda)?)?;
-        Ok((
-            total,
-            vec![
-                ("loss_task".into(), task_value),
-                ("loss_guard".into(), guard_value),
-            ],
-        ))
+        with_guard(task, &self.loss, self.replay.len(), rng, |picks| {
+            let picks: Vec<&ClipItem> = picks.iter().map(|&i| &self.replay[i]).collect();
+            self.kl(&picks, false)
+        })
     }
     fn validate(&self) -> Result<Vec<(String, f64)>> {
         Ok(vec![

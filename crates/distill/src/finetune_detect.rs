@@ -10,9 +10,9 @@
 //! model was that the patch shows a queried object. Both are zero at the start of the step;
 //! λ = 0 switches the guard off.
 
-use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use anyhow::{bail, Result};
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
 use image::RgbImage;
 use sdvp_core::detection::{average_precision, best_f1_threshold};
 use sdvp_core::rng::SplitMix64;
@@ -22,7 +22,6 @@ use sdvp_models::owlvit::{
 };
 use sdvp_models::preprocess::ImageProcessor;
 use sdvp_models::tokenize::{Padding, TextTokenizer};
-use sdvp_models::train::checkpoint::assign_varmap;
 use sdvp_models::train::ParamFilter;
 use sdvp_train::detect::score_queries;
 use sdvp_train::runner::Trainee;
@@ -158,13 +157,8 @@ impl DetectDistill {
         let device = Device::Cpu;
         let config_path = student_dir.join("config.json");
         let cfg = Config::from_file(&config_path)?;
-        let varmap = VarMap::new();
-        let model = OwlVit::new(VarBuilder::from_varmap(&varmap, DType::F32, &device), &cfg)
-            .with_context(|| format!("building the detector of {}", student_dir.display()))?;
-        let path = student_dir.join("model.safetensors");
-        let tensors = candle_core::safetensors::load(&path, &device)
-            .with_context(|| format!("reading {}", path.display()))?;
-        assign_varmap(&varmap, &tensors, &path)?;
+        let (varmap, model) =
+            crate::finetune::load_trainable(student_dir, &device, |vb| OwlVit::new(vb, &cfg))?;
         let ck = sdvp_modules::common::Checkpoint::open("owlvit", student_dir)?;
         let tokenizer = ck.tokenizer(
             cfg.text_config.max_position_embeddings,

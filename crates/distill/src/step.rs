@@ -24,6 +24,7 @@ use sdvp_eval::{evaluate, EvalSpec, Programs, Shard};
 use sdvp_modules::images::{ImageCache, DEFAULT_CACHE_BYTES};
 use sdvp_modules::ModulesSpec;
 use sdvp_train::runner::{train, RunDir, RunSummary, Schedule, Trainee};
+use sdvp_train::scenes::SplitScenes;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -160,6 +161,33 @@ fn load_examples(world: &Path, task: &str, split: &str, limit: usize) -> Result<
         Some(limit),
         None,
     ))
+}
+
+/// The calls of the task's val gold programs (both styles) on an oracle that knows only
+/// the first `spec.val_items` val scenes, with the scene graphs' answers as labels; nothing
+/// of another split is read.
+pub(crate) fn val_subtask_pairs(spec: &StepSpec) -> Result<Vec<(Request, sdvp_core::Response)>> {
+    let scenes = SplitScenes::load(&spec.world, &spec.task, "val", Some(spec.val_items))?;
+    let loaded: std::collections::HashSet<&str> =
+        scenes.scenes.iter().map(|s| s.id.as_str()).collect();
+    let examples: Vec<_> = sdvp_data::loaders::load_task(&spec.world, &spec.task, "val")?
+        .examples
+        .into_iter()
+        .filter(|e| {
+            e.images
+                .iter()
+                .all(|i| loaded.contains(i.image.source.as_str()))
+        })
+        .collect();
+    let oracle = sdvp_data::OracleBackend::new(scenes.scenes.iter().cloned());
+    let pairs = sdvp_eval::subtasks::gold_subtasks(
+        &examples,
+        &spec.task,
+        "val",
+        &oracle,
+        &spec.out.join("val-subtasks"),
+    )?;
+    Ok(pairs)
 }
 
 /// The crops of `reqs`, rebuilt from their provenance.

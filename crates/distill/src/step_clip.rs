@@ -149,26 +149,7 @@ fn task_val_items(
     kind: ModuleKind,
     o: &ClipOptions,
 ) -> Result<Vec<ClipItem>> {
-    let scenes = SplitScenes::load(&spec.world, &spec.task, "val", Some(spec.val_items))?;
-    let loaded: std::collections::HashSet<&str> =
-        scenes.scenes.iter().map(|s| s.id.as_str()).collect();
-    let examples: Vec<_> = sdvp_data::loaders::load_task(&spec.world, &spec.task, "val")?
-        .examples
-        .into_iter()
-        .filter(|e| {
-            e.images
-                .iter()
-                .all(|i| loaded.contains(i.image.source.as_str()))
-        })
-        .collect();
-    let oracle = sdvp_data::OracleBackend::new(scenes.scenes.iter().cloned());
-    let pairs = sdvp_eval::subtasks::gold_subtasks(
-        &examples,
-        &spec.task,
-        "val",
-        &oracle,
-        &spec.out.join("val-subtasks"),
-    )?;
+    let pairs = crate::step::val_subtask_pairs(spec)?;
     let mine: Vec<(&Request, Vec<f32>)> = pairs
         .iter()
         .filter(|(q, _)| q.kind() == kind)

@@ -86,26 +86,7 @@ fn generic_regions(world: &Path, split: &str, n: usize, seed: u64) -> Result<Vec
 /// The task's val `detect` sub-tasks: the calls of its gold programs on an oracle that knows
 /// only the loaded val scenes, with the scene graphs' boxes as targets.
 fn task_val_regions(spec: &StepSpec, cache: &ImageCache) -> Result<Vec<RegionItem>> {
-    let scenes = SplitScenes::load(&spec.world, &spec.task, "val", Some(spec.val_items))?;
-    let loaded: std::collections::HashSet<&str> =
-        scenes.scenes.iter().map(|s| s.id.as_str()).collect();
-    let examples: Vec<_> = sdvp_data::loaders::load_task(&spec.world, &spec.task, "val")?
-        .examples
-        .into_iter()
-        .filter(|e| {
-            e.images
-                .iter()
-                .all(|i| loaded.contains(i.image.source.as_str()))
-        })
-        .collect();
-    let oracle = sdvp_data::OracleBackend::new(scenes.scenes.iter().cloned());
-    let pairs = sdvp_eval::subtasks::gold_subtasks(
-        &examples,
-        &spec.task,
-        "val",
-        &oracle,
-        &spec.out.join("val-subtasks"),
-    )?;
+    let pairs = crate::step::val_subtask_pairs(spec)?;
     let detect: Vec<(&Request, Vec<BBox>)> = pairs
         .iter()
         .filter_map(|(q, r)| match (q, r) {

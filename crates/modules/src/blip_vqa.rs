@@ -223,6 +223,26 @@ impl BlipVqa {
         }
     }
 
+    /// Per `(image, question)` pair, the softmax over the candidate answers `candidates`
+    /// (`[n, t]` ids and mask) of their sequence scores.
+    fn rank<Q: AsRef<str>>(
+        &self,
+        images: &[image::RgbImage],
+        questions: &[Q],
+        candidates: &(Tensor, Tensor),
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        let pixels = self.processor.to_tensor(images, &self.device)?;
+        let q = self.tokenizer.encode_batch(questions, &self.device)?;
+        let emb = self
+            .model
+            .encode(&pixels, &q.input_ids, Some(&q.attention_mask))?;
+        let (cand, cmask) = candidates;
+        let scores = self
+            .model
+            .rank_answers(&emb, Some(&q.attention_mask), cand, Some(cmask))?;
+        Ok(sdvp_models::ops::softmax_last_dim(&scores)?.to_vec2::<f32>()?)
+    }
+
     /// Verdicts for `(image, yes/no question)` pairs, in order: yes when P(yes) > 0.5.
     pub fn verdicts(
         &self,
@@ -232,16 +252,7 @@ impl BlipVqa {
         if images.is_empty() {
             return Ok(Vec::new());
         }
-        let pixels = self.processor.to_tensor(images, &self.device)?;
-        let q = self.tokenizer.encode_batch(questions, &self.device)?;
-        let emb = self
-            .model
-            .encode(&pixels, &q.input_ids, Some(&q.attention_mask))?;
-        let (cand, cmask) = &self.yes_no;
-        let scores = self
-            .model
-            .rank_answers(&emb, Some(&q.attention_mask), cand, Some(cmask))?;
-        let probs = sdvp_models::ops::softmax_last_dim(&scores)?.to_vec2::<f32>()?;
+        let probs = self.rank(images, questions, &self.yes_no)?;
         Ok(probs
             .into_iter()
             .map(|row| {
@@ -274,16 +285,8 @@ impl BlipVqa {
         for (opts, rows) in groups {
             let imgs: Vec<image::RgbImage> = rows.iter().map(|&i| images[i].clone()).collect();
             let qs: Vec<&String> = rows.iter().map(|&i| &questions[i]).collect();
-            let pixels = self.processor.to_tensor(&imgs, &self.device)?;
-            let q = self.tokenizer.encode_batch(&qs, &self.device)?;
-            let emb = self
-                .model
-                .encode(&pixels, &q.input_ids, Some(&q.attention_mask))?;
-            let (cand, cmask) = answer_rows(&self.tokenizer, opts, bos, &self.device)?;
-            let scores =
-                self.model
-                    .rank_answers(&emb, Some(&q.attention_mask), &cand, Some(&cmask))?;
-            let probs = sdvp_models::ops::softmax_last_dim(&scores)?.to_vec2::<f32>()?;
+            let candidates = answer_rows(&self.tokenizer, opts, bos, &self.device)?;
+            let probs = self.rank(&imgs, &qs, &candidates)?;
             for (&i, p) in rows.iter().zip(probs) {
                 let index = p
                     .iter()
@@ -306,19 +309,13 @@ impl BlipVqa {
         if images.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(candidates) = &self.candidates {
+            let probs = self.rank(images, questions, candidates)?;
+            return Ok(probs.into_iter().map(|row| self.ranked(&row)).collect());
+        }
         let pixels = self.processor.to_tensor(images, &self.device)?;
         let q = self.tokenizer.encode_batch(questions, &self.device)?;
         let text = &self.model.config().text_config;
-        if let Some((cand, cmask)) = &self.candidates {
-            let emb = self
-                .model
-                .encode(&pixels, &q.input_ids, Some(&q.attention_mask))?;
-            let scores =
-                self.model
-                    .rank_answers(&emb, Some(&q.attention_mask), cand, Some(cmask))?;
-            let probs = sdvp_models::ops::softmax_last_dim(&scores)?.to_vec2::<f32>()?;
-            return Ok(probs.into_iter().map(|row| self.ranked(&row)).collect());
-        }
         let scored: Vec<(Vec<u32>, f64)> = match self.options.decode {
             Decode::Greedy => self.model.generate_greedy_scored(
                 &pixels,
