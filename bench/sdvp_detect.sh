@@ -52,7 +52,7 @@ for style in ["step", "python"]:
         cells = []
         for r, _ in runs:
             m = json.load(open(f"{out}/eval/{r}-{task}-{style}/metrics.json"))
-            cells.append(f"{100 * m['accuracy']:.1f}")
+            cells.append(f"{100 * m['overall']['accuracy']:.1f}")
         lines.append(f"| {task}{' (unseen)' if task == 'attr-world' else ''} | " + " | ".join(cells) + " |")
     lines.append("")
 open(f"{out}/detect.md", "w").write("\n".join(lines) + "\n")
