@@ -1,6 +1,6 @@
 //! `sdvp demo`: the main job. On the embedded default, for both program styles: the base
-//! pipeline on every world task's test split, three SDVP steps (`vqa` then `classify` on
-//! `gqa-world`, then `vqa` on `nlvr-world`, each starting from the last), the
+//! pipeline on every world task's test split, four SDVP steps (`vqa`, `detect` and
+//! `classify` on `gqa-world`, then `vqa` on `nlvr-world`, each starting from the last), the
 //! replace-with-teacher baseline and the teacher alone; prints the paper-style table and
 //! writes `summary.json` / `summary.md`.
 //!
@@ -63,10 +63,15 @@ struct PlanStep {
 }
 
 /// The SDVP plan, in order; `attr-world` is never trained on.
-const STEPS: [PlanStep; 3] = [
+const STEPS: [PlanStep; 4] = [
     PlanStep {
         task: "gqa-world",
         module: "vqa",
+        style: "both",
+    },
+    PlanStep {
+        task: "gqa-world",
+        module: "detect",
         style: "both",
     },
     PlanStep {
@@ -209,11 +214,12 @@ fn write_direct_programs(
 
 type Results<'a> = BTreeMap<(ProgramStyle, &'a str, String), Cell>;
 
-const COLUMNS: [(&str, &str); 6] = [
+const COLUMNS: [(&str, &str); 7] = [
     ("base", "Base"),
     ("step1", "+SDVP step 1 (gqa vqa)"),
-    ("step2", "+SDVP step 2 (gqa classify)"),
-    ("step3", "+SDVP step 3 (nlvr vqa)"),
+    ("step2", "+SDVP step 2 (gqa detect)"),
+    ("step3", "+SDVP step 3 (gqa classify)"),
+    ("step4", "+SDVP step 4 (nlvr vqa)"),
     ("replace", "Replace-with-teacher"),
     ("teacher", "Teacher alone"),
 ];
@@ -358,8 +364,9 @@ fn write_report(
     let note = format!(
         "{} programs on each task's test split ({limit} questions per cell) with the embedded \
          default; SDVP distils each target task's VQA teacher into the student behind one \
-         module at a time (vqa: BLIP; classify: CLIP, the teacher ranking the options as \
-         answers), one task after the other; a step whose checkpoints never beat the \
+         module at a time (vqa: BLIP; detect: OWL-ViT, from the teacher detector's boxes; \
+         classify: CLIP, the teacher ranking the options as answers), one task after the \
+         other; a step whose checkpoints never beat the \
          untouched student on val keeps it; attr-world is never trained on.",
         if programs == "gold" {
             "Gold"
@@ -509,7 +516,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
     }
 
     println!(
-        "[{}/{STAGES}] replace-with-teacher: vqa and classify answered by the teacher",
+        "[{}/{STAGES}] replace-with-teacher: vqa, detect and classify answered by the teacher",
         STAGES - 1
     );
     let last_teacher = TARGETS[TARGETS.len() - 1];
@@ -521,7 +528,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
         };
         for style in STYLES {
             let t = teacher_dir(teacher);
-            let spec = format!("embedded,vqa={t},classify=blip-vqa:{t}/vqa");
+            let spec = format!("embedded,vqa={t},detect={t},classify=blip-vqa:{t}/vqa");
             let c = ctx.eval(
                 "replace-teacher",
                 task,
@@ -564,8 +571,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
     let _ = writeln!(
         md,
         "World `{}`; test split, {} questions per task and style (accuracy in %), {} programs. SDVP steps: \
-         vqa then classify on gqa-world, then vqa on nlvr-world (each from the last); attr-world is unseen. \
-         Replace-with-teacher: vqa and classify answered by the task's VQA teacher (unseen: the last target's). \
+         vqa, detect and classify on gqa-world, then vqa on nlvr-world (each from the last); attr-world is unseen. \
+         Replace-with-teacher: vqa, detect and classify answered by the task's teachers (unseen: the last target's). \
          Teacher alone: the question asked of the teacher on the whole image.\n",
         world.display(),
         args.limit,
@@ -602,23 +609,29 @@ pub fn run(args: DemoArgs) -> anyhow::Result<i32> {
         },
     });
     for style in STYLES {
+        let heads: Vec<&str> = COLUMNS.iter().map(|(_, h)| *h).collect();
         let _ = writeln!(
             md,
-            "## {} programs\n\n| task | Base | +SDVP step 1 (gqa vqa) | +SDVP step 2 (gqa classify) | +SDVP step 3 (nlvr vqa) | Replace-with-teacher | Teacher alone | n | errors (base) |\n|---|---|---|---|---|---|---|---|---|",
-            if style == ProgramStyle::Step { "Step (VisProg-style)" } else { "Python (ViperGPT-style)" }
+            "## {} programs\n\n| task | {} | n | errors (base) |\n|---|{}---|---|",
+            if style == ProgramStyle::Step {
+                "Step (VisProg-style)"
+            } else {
+                "Python (ViperGPT-style)"
+            },
+            heads.join(" | "),
+            "---|".repeat(heads.len())
         );
         for task in TASKS {
             let base = get(style, task, "base");
+            let cells: Vec<String> = COLUMNS
+                .iter()
+                .map(|(k, _)| fmt(get(style, task, k)))
+                .collect();
             let _ = writeln!(
                 md,
-                "| {task}{} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {task}{} | {} | {} | {} |",
                 if task == UNSEEN { " (unseen)" } else { "" },
-                fmt(base),
-                fmt(get(style, task, "step1")),
-                fmt(get(style, task, "step2")),
-                fmt(get(style, task, "step3")),
-                fmt(get(style, task, "replace")),
-                fmt(get(style, task, "teacher")),
+                cells.join(" | "),
                 base.map_or(0, |c| c.n),
                 base.map_or(0, |c| c.errors),
             );
