@@ -363,7 +363,7 @@ fn write_report(
         .collect();
     let note = format!(
         "{} programs on each task's test split ({limit} questions per cell) with the embedded \
-         default; SDVP distils each target task's VQA teacher into the student behind one \
+         default; SDVP distils each target task's teachers into the student behind one \
          module at a time (vqa: BLIP; detect: OWL-ViT, from the teacher detector's boxes; \
          classify: CLIP, the teacher ranking the options as answers), one task after the \
          other; a step whose checkpoints never beat the \

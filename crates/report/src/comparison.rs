@@ -49,8 +49,10 @@ pub struct Table {
     pub rows: Vec<Row>,
 }
 
-const COLORS: [&str; 6] = [
-    "#8c8c8c", "#4e79a7", "#2f5597", "#f28e2b", "#59a14f", "#b07aa1",
+/// One colour per column, distinct up to ten columns (then they repeat).
+const COLORS: [&str; 10] = [
+    "#8c8c8c", "#4e79a7", "#2f5597", "#f28e2b", "#59a14f", "#b07aa1", "#e15759", "#76b7b2",
+    "#edc948", "#9c755f",
 ];
 
 fn esc(s: &str) -> String {
