@@ -20,6 +20,7 @@ use sdvp_models::ops::log_softmax_last_dim;
 use sdvp_models::preprocess::ImageProcessor;
 use sdvp_models::tokenize::{Padding, TextTokenizer};
 use sdvp_modules::clip_match::{ClipOptions, VerifyRule};
+use sdvp_modules::common::best_index;
 use sdvp_train::runner::Trainee;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -192,7 +193,7 @@ impl ClipDistill {
         for (it, logp) in items.iter().zip(self.log_probs(items)?) {
             let n = it.target.len();
             let target: Vec<f32> = if hard {
-                let best = argmax(&it.target);
+                let best = best_index(&it.target);
                 (0..n).map(|k| f32::from(u8::from(k == best))).collect()
             } else {
                 it.target.clone()
@@ -220,20 +221,13 @@ impl ClipDistill {
             let refs: Vec<&ClipItem> = chunk.iter().collect();
             for (it, lp) in chunk.iter().zip(self.log_probs(&refs)?) {
                 let lp = lp.flatten_all()?.to_vec1::<f32>()?;
-                if argmax(&lp) == argmax(&it.target) {
+                if best_index(&lp) == best_index(&it.target) {
                     right += 1;
                 }
             }
         }
         Ok(right as f64 / items.len() as f64)
     }
-}
-
-/// Index of the largest value (the first on ties), as the module picks its answer.
-fn argmax(v: &[f32]) -> usize {
-    v.iter()
-        .enumerate()
-        .fold(0, |best, (i, x)| if *x > v[best] { i } else { best })
 }
 
 impl Trainee for ClipDistill {

@@ -1,7 +1,6 @@
 //! One SDVP step: mine a task's calls of one module (`vqa`, `detect`, `verify` or
-//! `classify`), label them with
-//! the task's teacher, filter, fine-tune the student behind that module with the forgetting
-//! guard, and write a module set.
+//! `classify`), label them with the task's teacher, filter, fine-tune the student behind
+//! that module with the forgetting guard, and write a module set.
 //!
 //! A step directory holds `mine-STYLE/` (the training programs' runs, resumable),
 //! `labels.jsonl` (every mined sub-task with its label and verdict), `kept.jsonl` (what the
@@ -154,12 +153,18 @@ pub(crate) fn read_kept(dir: &Path) -> Result<Vec<Kept>> {
         .collect()
 }
 
-fn load_examples(world: &Path, task: &str, split: &str, limit: usize) -> Result<Vec<Example>> {
+fn load_examples(
+    world: &Path,
+    task: &str,
+    split: &str,
+    limit: usize,
+    shard: Option<Shard>,
+) -> Result<Vec<Example>> {
     let report = sdvp_data::loaders::load_task(world, task, split)?;
     Ok(sdvp_eval::select_examples(
         report.examples,
         Some(limit),
-        None,
+        shard,
     ))
 }
 
@@ -456,8 +461,13 @@ pub fn run_shard(spec: &StepSpec, shard: Shard) -> Result<ShardReport> {
     let dir = shard_dir(&spec.out, shard);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let setup = setup(spec)?;
-    let report = sdvp_data::loaders::load_task(&spec.world, &spec.task, "train")?;
-    let examples = sdvp_eval::select_examples(report.examples, Some(spec.mine_limit), Some(shard));
+    let examples = load_examples(
+        &spec.world,
+        &spec.task,
+        "train",
+        spec.mine_limit,
+        Some(shard),
+    )?;
     let pipeline = setup
         .student_spec
         .build(ImageStore::for_world(&spec.world))?;
@@ -505,7 +515,7 @@ pub fn run_step(spec: &StepSpec) -> Result<StepReport> {
     let shards = finished_shards(out)?;
 
     // 1. Mine: the task's training programs on the current pipeline.
-    let examples = load_examples(&spec.world, &spec.task, "train", spec.mine_limit)?;
+    let examples = load_examples(&spec.world, &spec.task, "train", spec.mine_limit, None)?;
     let pipeline = student_spec.build(ImageStore::for_world(&spec.world))?;
     let traces = mine_traces(
         spec,

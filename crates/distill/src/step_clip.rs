@@ -186,10 +186,7 @@ fn kept_items<'a>(
 
 /// What the exported data says of a kept sub-task.
 fn metadata(k: &Kept, target: &[f32]) -> Value {
-    let best = target
-        .iter()
-        .enumerate()
-        .fold(0, |b, (i, p)| if *p > target[b] { i } else { b });
+    let best = sdvp_modules::common::best_index(target);
     let common = json!({"teacher_confidence": k.label.confidence, "subtask": k.subtask.id});
     let mut row = match &k.subtask.request {
         Request::Verify { text, .. } => json!({

@@ -288,10 +288,7 @@ impl BlipVqa {
             let candidates = answer_rows(&self.tokenizer, opts, bos, &self.device)?;
             let probs = self.rank(&imgs, &qs, &candidates)?;
             for (&i, p) in rows.iter().zip(probs) {
-                let index = p
-                    .iter()
-                    .enumerate()
-                    .fold(0, |best, (k, x)| if *x > p[best] { k } else { best });
+                let index = crate::common::best_index(&p);
                 out[i] = Some(Response::Choice { index, scores: p });
             }
         }

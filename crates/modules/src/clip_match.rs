@@ -189,11 +189,7 @@ impl ClipMatch {
                     let e: Vec<f32> = l.iter().map(|x| (x - m).exp()).collect();
                     let z: f32 = e.iter().sum();
                     let scores: Vec<f32> = e.iter().map(|x| x / z).collect();
-                    let index =
-                        scores
-                            .iter()
-                            .enumerate()
-                            .fold(0, |best, (i, s)| if *s > scores[best] { i } else { best });
+                    let index = crate::common::best_index(&scores);
                     Response::Choice { index, scores }
                 }
             }));

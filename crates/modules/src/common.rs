@@ -9,6 +9,15 @@ use std::path::{Path, PathBuf};
 
 pub type Answers = Vec<Result<Response, ModuleError>>;
 
+/// The index of the largest score, the first on ties (0 for none): the option a module
+/// answers with.
+pub fn best_index(scores: &[f32]) -> usize {
+    scores
+        .iter()
+        .enumerate()
+        .fold(0, |best, (i, s)| if *s > scores[best] { i } else { best })
+}
+
 /// Every request of a batch fails with the same message (a model error is the batch's).
 pub fn fail_all(kind: ModuleKind, n: usize, message: &str) -> Answers {
     (0..n)
