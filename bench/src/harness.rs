@@ -3,7 +3,8 @@
 //! the PyTorch side: 3 warm-up training steps, then `steps` timed ones (forward, backward,
 //! global-norm clip at 1.0, AdamW at lr 1e-4), then 2 warm-up and `steps` timed inference
 //! calls. Every step and call runs on a pool worker, as `sdvp` runs training steps and
-//! module batches.
+//! module batches. `SDVP_BENCH_PHASE=train` or `infer` runs only that half (its other
+//! number prints as NaN), so that `bench/profile.sh` can profile one at a time.
 
 use anyhow::Result;
 use candle_core::Tensor;
@@ -79,25 +80,38 @@ pub fn time<I: Send>(
         split[2] += t_all - t_bwd;
         Ok(loss.to_scalar::<f32>()?)
     };
-    for _ in 0..3 {
-        sdvp_kernels::on_pool(|| step(&mut [0f64; 3]))?;
-    }
+    let phase = std::env::var("SDVP_BENCH_PHASE").unwrap_or_default();
+    let (train, inference) = match phase.as_str() {
+        "" | "both" => (true, true),
+        "train" => (true, false),
+        "infer" => (false, true),
+        other => anyhow::bail!("SDVP_BENCH_PHASE `{other}`: expected train, infer or both"),
+    };
     let mut split = [0f64; 3];
-    let mut last_loss = 0.0;
-    let t0 = Instant::now();
-    for _ in 0..steps {
-        last_loss = sdvp_kernels::on_pool(|| step(&mut split))?;
+    let mut last_loss = f32::NAN;
+    let mut train_ms = f64::NAN;
+    if train {
+        for _ in 0..3 {
+            sdvp_kernels::on_pool(|| step(&mut [0f64; 3]))?;
+        }
+        let t0 = Instant::now();
+        for _ in 0..steps {
+            last_loss = sdvp_kernels::on_pool(|| step(&mut split))?;
+        }
+        train_ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
     }
-    let train_ms = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
-    let call = || sdvp_kernels::on_pool(&infer);
-    for _ in 0..2 {
-        call()?;
+    let mut infer_ms = f64::NAN;
+    if inference {
+        let call = || sdvp_kernels::on_pool(&infer);
+        for _ in 0..2 {
+            call()?;
+        }
+        let t1 = Instant::now();
+        for _ in 0..steps {
+            call()?;
+        }
+        infer_ms = t1.elapsed().as_secs_f64() * 1e3 / steps as f64;
     }
-    let t1 = Instant::now();
-    for _ in 0..steps {
-        call()?;
-    }
-    let infer_ms = t1.elapsed().as_secs_f64() * 1e3 / steps as f64;
     Ok(Timing {
         train_ms,
         infer_ms,
@@ -109,7 +123,9 @@ pub fn time<I: Send>(
 /// Prints the split line and the result line that `bench/*.sh` parse (`extra` is appended).
 pub fn print(t: &Timing, params: &NamedParams, batch: usize, extra: &str) {
     let [fwd, bwd, opt] = t.split_ms;
-    println!("candle  split: forward_ms={fwd:.2} backward_ms={bwd:.2} clip+adamw_ms={opt:.2}");
+    if t.train_ms.is_finite() {
+        println!("candle  split: forward_ms={fwd:.2} backward_ms={bwd:.2} clip+adamw_ms={opt:.2}");
+    }
     println!(
         "candle  params={} batch={batch} threads={} mimalloc={} train_ms/step={:.2} infer_ms/batch={:.2} last_loss={:.4}{extra}",
         params.numel(),

@@ -46,9 +46,10 @@ pub struct AskArgs {
     /// Write the visual rationale (HTML) into this folder.
     #[arg(long)]
     html: Option<PathBuf>,
-    /// Samples tried when the first program is invalid (0 to 16).
-    #[arg(long, default_value_t = 4, value_parser = crate::cmd_world::usize_range(0, 16))]
-    resamples: usize,
+    /// Samples tried when the first program is invalid (0 to 16; default 8 for the embedded
+    /// generator, 4 for the others).
+    #[arg(long, value_parser = crate::cmd_world::usize_range(0, 16))]
+    resamples: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -177,7 +178,11 @@ pub fn run(args: AskArgs) -> anyhow::Result<i32> {
         style,
         std::slice::from_ref(&q),
         args.seed,
-        args.resamples,
+        args.resamples.unwrap_or(if args.generator == "embedded" {
+            sdvp_generate::embedded::RESAMPLES
+        } else {
+            4
+        }),
         |o| outcome = Some(o),
     )?;
     let Some(outcome) = outcome else {

@@ -82,9 +82,10 @@ pub struct GenerateArgs {
     /// Questions executed together for a vote (1 to 4096).
     #[arg(long, default_value_t = 64, value_parser = crate::cmd_world::usize_range(1, 4096))]
     vote_group: usize,
-    /// Extra samples for a question whose samples are all invalid (0 to 16).
-    #[arg(long, default_value_t = 2, value_parser = crate::cmd_world::usize_range(0, 16))]
-    resamples: usize,
+    /// Extra samples for a question whose samples are all invalid (0 to 16; default 8 for
+    /// the embedded generator, 2 for the others).
+    #[arg(long, value_parser = crate::cmd_world::usize_range(0, 16))]
+    resamples: Option<usize>,
     /// In-context examples in the prompt (0 to 64).
     #[arg(long, default_value_t = 6, value_parser = crate::cmd_world::usize_range(0, 64))]
     examples: usize,
@@ -381,7 +382,10 @@ fn run_with(args: GenerateArgs, given: Option<Box<dyn Generator>>) -> anyhow::Re
             seed: args.seed,
         },
         samples: args.samples.max(1),
-        max_resamples: args.resamples,
+        max_resamples: args.resamples.unwrap_or(match args.generator {
+            GeneratorKind::Embedded => sdvp_generate::embedded::RESAMPLES,
+            _ => RunConfig::default().max_resamples,
+        }),
         chunk: (args.concurrency.max(1) * 4).max(8),
         ..RunConfig::default()
     };

@@ -104,13 +104,22 @@ pub fn write_embedded_programs(
         &format!("{task} {style} programs (embedded generator)"),
     );
     let mut error = None;
-    let stats = generate(&generator, task_enum, style, &questions, 0, 2, |o| {
-        bar.inc(1);
-        let line = serde_json::to_string(&o).map_err(anyhow::Error::from);
-        if let Err(e) = line.and_then(|l| writeln!(out, "{l}").map_err(anyhow::Error::from)) {
-            error.get_or_insert(e);
-        }
-    })?;
+    let resamples = sdvp_generate::embedded::RESAMPLES;
+    let stats = generate(
+        &generator,
+        task_enum,
+        style,
+        &questions,
+        0,
+        resamples,
+        |o| {
+            bar.inc(1);
+            let line = serde_json::to_string(&o).map_err(anyhow::Error::from);
+            if let Err(e) = line.and_then(|l| writeln!(out, "{l}").map_err(anyhow::Error::from)) {
+                error.get_or_insert(e);
+            }
+        },
+    )?;
     bar.finish_and_clear();
     if let Some(e) = error {
         return Err(e.context(format!("writing {}", tmp.display())));

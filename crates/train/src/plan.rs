@@ -171,7 +171,7 @@ impl ModelName {
                 log_every: 20,
             },
             Self::Generator => Schedule {
-                steps: 2000,
+                steps: 5000,
                 batch: 32,
                 lr: 3e-3,
                 warmup: 100,

@@ -95,6 +95,17 @@ pub fn rephrase(text: &str, statement: bool, rng: &mut SplitMix64) -> String {
     framed(text, statement, &QUESTION_FRAMES, &STATEMENT_FRAMES, rng)
 }
 
+/// The restructured forms (`{X}` for the object phrase), for checks that training text
+/// shares none of their words.
+pub const RESTRUCTURINGS: [&str; 6] = [
+    RESTRUCTURE[0].2,
+    RESTRUCTURE[1].2,
+    RESTRUCTURE[2].2,
+    RESTRUCTURE[3].2,
+    RESTRUCTURE[4].2,
+    RESTRUCTURE[5].2,
+];
+
 /// Whether `text` carries a held-out phrasing (used to prove the other splits never do).
 pub fn is_heldout_phrasing(text: &str) -> bool {
     QUESTION_FRAMES.iter().any(|f| text.starts_with(f))
