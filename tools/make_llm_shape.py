@@ -32,22 +32,20 @@ from safetensors.numpy import save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 # Published configs (config.json on the Hugging Face hub), the fields the shape depends on.
+QWEN25_05B = dict(
+    architectures=["Qwen2ForCausalLM"], model_type="qwen2", hidden_size=896,
+    intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+    num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768,
+    rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
+    hidden_act="silu", use_sliding_window=False, sliding_window=32768,
+    max_window_layers=24, qkv_bias=True,
+)
 SHAPES = {
-    "qwen2.5-0.5b": dict(
-        architectures=["Qwen2ForCausalLM"], model_type="qwen2", hidden_size=896,
-        intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-        num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768,
-        rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
-        hidden_act="silu", use_sliding_window=False, sliding_window=32768,
-        max_window_layers=24, qkv_bias=True,
-    ),
+    "qwen2.5-0.5b": QWEN25_05B,
+    # Same family: only the widths, depth and heads differ.
     "qwen2.5-1.5b": dict(
-        architectures=["Qwen2ForCausalLM"], model_type="qwen2", hidden_size=1536,
-        intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
-        num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768,
-        rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
-        hidden_act="silu", use_sliding_window=False, sliding_window=32768,
-        max_window_layers=28, qkv_bias=True,
+        QWEN25_05B, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
+        num_attention_heads=12, max_window_layers=28,
     ),
 }
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]

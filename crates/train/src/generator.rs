@@ -13,6 +13,7 @@ use candle_core::{DType, Device, Tensor, D};
 use candle_nn::{VarBuilder, VarMap};
 use sdvp_core::rng::SplitMix64;
 use sdvp_core::ProgramStyle;
+use sdvp_data::tasks::heldout;
 use sdvp_models::llama::{Config, Llama};
 use sdvp_models::ops::log_softmax_last_dim;
 use sdvp_models::program_lm::{self, condition_ids, Specials};
@@ -209,7 +210,7 @@ fn noise_opening(rng: &mut SplitMix64) -> String {
 /// noise opening (and, for a statement, a noise ending).
 pub fn training_framing(question: &str, statement: bool, rng: &mut SplitMix64) -> String {
     if rng.chance(0.5) {
-        return sdvp_data::tasks::heldout::framed(
+        return heldout::framed(
             question,
             statement,
             &TRAINING_FRAMES,
@@ -219,13 +220,12 @@ pub fn training_framing(question: &str, statement: bool, rng: &mut SplitMix64) -
     }
     let opening = noise_opening(rng);
     let text = question.trim();
-    let lowered = |t: &str| sdvp_data::tasks::heldout::lower_first(t);
-    match text.strip_suffix('.').filter(|_| statement) {
+    match heldout::statement_body(text, statement) {
         Some(body) => {
             let end = NOISE_STATEMENT_ENDS[rng.below(NOISE_STATEMENT_ENDS.len())];
-            format!("{opening}{}{end}", lowered(body))
+            format!("{opening}{}{end}", heldout::lower_first(body))
         }
-        None => format!("{opening}{}", lowered(text)),
+        None => format!("{opening}{}", heldout::lower_first(text)),
     }
 }
 
@@ -235,14 +235,13 @@ pub fn with_framings(examples: Vec<ProgramExample>, seed: u64) -> Vec<ProgramExa
     let mut rng = SplitMix64::derive_named(seed, &["generator-framings"], 0);
     let mut out = Vec::with_capacity(examples.len() * (1 + FRAMED_COPIES));
     for e in examples {
-        let framed: Vec<ProgramExample> = (0..FRAMED_COPIES)
-            .map(|_| ProgramExample {
+        out.push(e.clone());
+        for _ in 0..FRAMED_COPIES {
+            out.push(ProgramExample {
                 question: training_framing(&e.question, e.task == "nlvr-world", &mut rng),
                 ..e.clone()
-            })
-            .collect();
-        out.push(e);
-        out.extend(framed);
+            });
+        }
     }
     out
 }
@@ -510,7 +509,7 @@ pub fn val_sample(val: Vec<ProgramExample>, per_group: usize) -> Vec<ProgramExam
 mod tests {
     use super::*;
     use sdvp_data::tasks::heldout::{
-        is_heldout_phrasing, QUESTION_FRAMES, RESTRUCTURINGS, STATEMENT_FRAMES,
+        is_heldout_phrasing, restructurings, QUESTION_FRAMES, STATEMENT_FRAMES,
     };
 
     #[test]
@@ -552,8 +551,9 @@ mod tests {
         let held_out: std::collections::BTreeSet<String> = QUESTION_FRAMES
             .iter()
             .chain(STATEMENT_FRAMES.iter().flat_map(|(b, a)| [b, a]))
-            .chain(RESTRUCTURINGS.iter())
-            .flat_map(|t| words(t))
+            .copied()
+            .chain(restructurings())
+            .flat_map(words)
             .collect();
         assert!(held_out.len() > 30, "{held_out:?}");
         for w in NOISE_WORDS {

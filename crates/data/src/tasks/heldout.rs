@@ -65,12 +65,18 @@ pub fn framed(
     rng: &mut SplitMix64,
 ) -> String {
     let text = text.trim();
-    if let Some(body) = text.strip_suffix('.').filter(|_| statement) {
+    if let Some(body) = statement_body(text, statement) {
         let (before, after) = statements[rng.below(statements.len())];
         return format!("{before}{}{after}", lower_first(body));
     }
     let frame = questions[rng.below(questions.len())];
     format!("{frame}{}", lower_first(text))
+}
+
+/// For a `statement` ending in a full stop, its body without the stop (what a statement
+/// frame wraps); `None` for a question, which a question frame precedes whole.
+pub fn statement_body(text: &str, statement: bool) -> Option<&str> {
+    text.strip_suffix('.').filter(|_| statement)
 }
 
 /// A held-out phrasing of `text`, meaning the same; `statement` for a true/false claim
@@ -97,14 +103,9 @@ pub fn rephrase(text: &str, statement: bool, rng: &mut SplitMix64) -> String {
 
 /// The restructured forms (`{X}` for the object phrase), for checks that training text
 /// shares none of their words.
-pub const RESTRUCTURINGS: [&str; 6] = [
-    RESTRUCTURE[0].2,
-    RESTRUCTURE[1].2,
-    RESTRUCTURE[2].2,
-    RESTRUCTURE[3].2,
-    RESTRUCTURE[4].2,
-    RESTRUCTURE[5].2,
-];
+pub fn restructurings() -> impl Iterator<Item = &'static str> {
+    RESTRUCTURE.iter().map(|(_, _, rewrite)| *rewrite)
+}
 
 /// Whether `text` carries a held-out phrasing (used to prove the other splits never do).
 pub fn is_heldout_phrasing(text: &str) -> bool {
