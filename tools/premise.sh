@@ -52,6 +52,16 @@ for task in ["gqa-world", "nlvr-world", "attr-world"]:
         if kind in s:
             lines.append(f"| {task} | {kind} | {metric} | {100*s[kind][metric]:.1f} | "
                          f"{100*tg[kind][metric]:.1f} | {100*tn[kind][metric]:.1f} | {s[kind]['n']} |")
+lines += ["", "## VQA sub-tasks (val) by question form: accuracy", "",
+          "| sub-tasks of | form | student | teacher gqa-world | teacher nlvr-world | n |",
+          "|---|---|---|---|---|---|"]
+for task in ["gqa-world", "nlvr-world", "attr-world"]:
+    s = sub(task, "student")["vqa"]["by_form"]
+    tg = sub(task, "teacher-gqa-world")["vqa"]["by_form"]
+    tn = sub(task, "teacher-nlvr-world")["vqa"]["by_form"]
+    for form, v in s.items():
+        lines.append(f"| {task} | {form} | {100*v['accuracy']:.1f} | "
+                     f"{100*tg[form]['accuracy']:.1f} | {100*tn[form]['accuracy']:.1f} | {v['n']} |")
 lines += ["", "## End to end (gold programs, test): accuracy", "",
           "| task | style | embedded | vqa=teacher gqa | vqa+detect=teacher gqa | vqa=teacher nlvr | vqa+detect=teacher nlvr | n | errors (base) |",
           "|---|---|---|---|---|---|---|---|---|"]

@@ -88,12 +88,15 @@ const CHUNK: usize = 250;
 /// Share of each domain in the generic `pretrain` corpus. The target tasks' domains
 /// (`cluttered` for gqa-world, `night` for nlvr-world) are covered thinly, as a web-scale
 /// corpus covers a specialised benchmark's images: the general student is mediocre there,
-/// which is the situation task-specific teachers and distillation exist for.
+/// which is the situation task-specific teachers and distillation exist for. The unseen
+/// task's `sketch` is covered well, as general images are: the student answers it better
+/// than any teacher. (Measured on the student's sub-task accuracy; with 5 % night and 30 %
+/// sketch it came within 2 and 10 points of the teachers where the premise needs 10.)
 pub const PRETRAIN_MIX: [(&str, f64); 4] = [
-    ("clean", 0.60),
-    ("sketch", 0.30),
+    ("clean", 0.49),
+    ("sketch", 0.45),
     ("cluttered", 0.05),
-    ("night", 0.05),
+    ("night", 0.01),
 ];
 
 /// Domain of a task's images; `pretrain` draws from [`PRETRAIN_MIX`].

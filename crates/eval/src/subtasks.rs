@@ -73,6 +73,20 @@ fn norm(s: &str) -> String {
     s.trim().to_lowercase()
 }
 
+/// The form of a VQA sub-question, for the per-form breakdown: its first two words
+/// ("what color", "is the"), lower-cased, without punctuation.
+pub fn question_form(question: &str) -> String {
+    question
+        .split_whitespace()
+        .take(2)
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Scores `backend` on `subtasks` (`batch` requests per call); one JSON object per kind.
 pub fn score_subtasks(
     subtasks: &[(Request, Response)],
@@ -90,10 +104,20 @@ pub fn score_subtasks(
         let mut failed = 0usize;
         let mut scored: Vec<(f32, bool)> = Vec::new();
         let mut n_gt = 0usize;
+        // Per question form (vqa only): (n, correct).
+        let mut forms: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
         for chunk in items.chunks(batch.max(1)) {
             let requests: Vec<Request> = chunk.iter().map(|(r, _)| r.clone()).collect();
             let answers = backend.run_batch(kind, &requests);
-            for ((_, label), got) in chunk.iter().zip(answers) {
+            for ((request, label), got) in chunk.iter().zip(answers) {
+                let form = match request {
+                    Request::Vqa { question, .. } => {
+                        let e = forms.entry(question_form(question)).or_default();
+                        e.0 += 1;
+                        Some(question_form(question))
+                    }
+                    _ => None,
+                };
                 let Ok(got) = got else {
                     failed += 1;
                     if let Response::Detections { boxes, .. } = label {
@@ -103,7 +127,13 @@ pub fn score_subtasks(
                 };
                 match (label, &got) {
                     (Response::Answer { text: a, .. }, Response::Answer { text: b, .. }) => {
-                        correct += usize::from(norm(a) == norm(b));
+                        let right = norm(a) == norm(b);
+                        correct += usize::from(right);
+                        if let (true, Some(f)) = (right, &form) {
+                            if let Some(e) = forms.get_mut(f) {
+                                e.1 += 1;
+                            }
+                        }
                     }
                     (Response::Verdict { yes: a, .. }, Response::Verdict { yes: b, .. }) => {
                         correct += usize::from(a == b);
@@ -137,6 +167,18 @@ pub fn score_subtasks(
             "failed": failed,
             "accuracy": correct as f64 / n as f64,
         });
+        if !forms.is_empty() {
+            entry["by_form"] = forms
+                .into_iter()
+                .map(|(f, (n, c))| {
+                    (
+                        f,
+                        json!({"n": n, "correct": c, "accuracy": c as f64 / n.max(1) as f64}),
+                    )
+                })
+                .collect::<serde_json::Map<String, Value>>()
+                .into();
+        }
         if kind == ModuleKind::Detect {
             entry["boxes"] = json!(n_gt);
             entry["ap50"] = json!(average_precision(&mut scored, n_gt));
