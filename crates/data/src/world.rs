@@ -90,8 +90,9 @@ const CHUNK: usize = 250;
 /// corpus covers a specialised benchmark's images: the general student is mediocre there,
 /// which is the situation task-specific teachers and distillation exist for. The unseen
 /// task's `sketch` is covered well, as general images are: the student answers it better
-/// than any teacher. (Measured on the student's sub-task accuracy; with 5 % night and 30 %
-/// sketch it came within 2 and 10 points of the teachers where the premise needs 10.)
+/// than any teacher. (Measured with the shipped student schedule: at 5 % night it answered
+/// nlvr-world's sub-tasks at 97.6 %, the teacher 100 %; at 1 % night and 30 % sketch the
+/// unseen task's at 63.8 %, the gqa-world teacher 54.6 %; the premise needs 10 points.)
 pub const PRETRAIN_MIX: [(&str, f64); 4] = [
     ("clean", 0.49),
     ("sketch", 0.45),

@@ -111,13 +111,12 @@ pub fn score_subtasks(
             let answers = backend.run_batch(kind, &requests);
             for ((request, label), got) in chunk.iter().zip(answers) {
                 let form = match request {
-                    Request::Vqa { question, .. } => {
-                        let e = forms.entry(question_form(question)).or_default();
-                        e.0 += 1;
-                        Some(question_form(question))
-                    }
+                    Request::Vqa { question, .. } => Some(question_form(question)),
                     _ => None,
                 };
+                if let Some(f) = &form {
+                    forms.entry(f.clone()).or_default().0 += 1;
+                }
                 let Ok(got) = got else {
                     failed += 1;
                     if let Response::Detections { boxes, .. } = label {
