@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The premise table of the embedded default: student vs task teacher on each task's
-# sub-tasks (val), and end to end with gold programs on test (both styles), student vs
-# the student with `vqa` (and `detect`) replaced by the task's teacher.
+# sub-tasks (the whole val split), and end to end with gold programs on test (both styles),
+# student vs the student with `vqa` (and `detect`) replaced by the task's teacher.
 #
 #   tools/premise.sh WORLD OUT [LIMIT] [SDVP]
 #
-# WORLD: a world (sdvp world generate); OUT: where runs and premise.md go; LIMIT: examples
-# per split (default 400); SDVP: the binary (default target/release/sdvp).
+# WORLD: a world (sdvp world generate); OUT: where runs and premise.md go; LIMIT: test
+# examples per end-to-end run (default 400); SDVP: the binary (default target/release/sdvp).
 set -euo pipefail
 world=${1:?usage: tools/premise.sh WORLD OUT [LIMIT] [SDVP]}
 out=${2:?usage: tools/premise.sh WORLD OUT [LIMIT] [SDVP]}
@@ -15,10 +15,10 @@ sdvp=${4:-target/release/sdvp}
 weights=${SDVP_WEIGHTS:-$(dirname "$0")/../weights}
 mkdir -p "$out"
 for task in gqa-world nlvr-world attr-world; do
-  "$sdvp" eval subtasks --data "$world" --task "$task" --split val --limit "$limit" \
+  "$sdvp" eval subtasks --data "$world" --task "$task" --split val \
     --modules embedded --out "$out/sub-$task-student" > /dev/null
   for teacher in gqa-world nlvr-world; do
-    "$sdvp" eval subtasks --data "$world" --task "$task" --split val --limit "$limit" \
+    "$sdvp" eval subtasks --data "$world" --task "$task" --split val \
       --modules "embedded,vqa=$weights/teachers/$teacher,detect=$weights/teachers/$teacher" \
       --out "$out/sub-$task-teacher-$teacher" > /dev/null
   done
@@ -48,7 +48,7 @@ lines = ["# Premise table", "", "## Sub-tasks (val): student vs teacher",
 for task in ["gqa-world", "nlvr-world", "attr-world"]:
     s = sub(task, "student")
     tg, tn = sub(task, "teacher-gqa-world"), sub(task, "teacher-nlvr-world")
-    for kind, metric in [("vqa", "accuracy"), ("detect", "ap50")]:
+    for kind, metric in [("vqa", "accuracy"), ("detect", "ap50"), ("detect", "ap50_ranked")]:
         if kind in s:
             lines.append(f"| {task} | {kind} | {metric} | {100*s[kind][metric]:.1f} | "
                          f"{100*tg[kind][metric]:.1f} | {100*tn[kind][metric]:.1f} | {s[kind]['n']} |")

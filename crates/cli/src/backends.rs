@@ -11,7 +11,19 @@ pub fn build(
     data: Option<&Path>,
     examples: &[Example],
 ) -> anyhow::Result<Box<dyn Backend>> {
-    let parsed = sdvp_modules::ModulesSpec::parse(spec, data)?;
+    build_parsed(
+        &sdvp_modules::ModulesSpec::parse(spec, data)?,
+        data,
+        examples,
+    )
+}
+
+/// The backend of a parsed spec (which a caller may have changed), as [`build`] makes it.
+pub fn build_parsed(
+    parsed: &sdvp_modules::ModulesSpec,
+    data: Option<&Path>,
+    examples: &[Example],
+) -> anyhow::Result<Box<dyn Backend>> {
     let mut store = match data {
         Some(d) => ImageStore::for_world(d),
         None => ImageStore::new(Vec::new()),

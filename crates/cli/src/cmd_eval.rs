@@ -2,7 +2,7 @@
 //! the work; this is the flags and the printout).
 
 use clap::{Args, Subcommand};
-use sdvp_core::ProgramStyle;
+use sdvp_core::{ModuleKind, ProgramStyle};
 use sdvp_eval::{EvalSpec, EvalSummary, Programs, Shard};
 use std::path::PathBuf;
 
@@ -27,7 +27,8 @@ pub enum EvalCommand {
     },
     /// Score a module set on a split's sub-tasks: the vqa, detect, verify and classify
     /// calls of its gold programs (both styles) run on the oracle, labelled by the scene
-    /// graphs. Writes OUT/subtasks.json.
+    /// graphs. A thresholded detector is also scored on its ranked output (`ap50_ranked`).
+    /// Writes OUT/subtasks.json.
     Subtasks {
         /// A world directory.
         #[arg(long)]
@@ -149,14 +150,32 @@ pub fn run(args: EvalArgs) -> anyhow::Result<i32> {
         let oracle = sdvp_data::OracleBackend::load(&data)?;
         let subtasks = sdvp_eval::subtasks::gold_subtasks(&examples, &task, &split, &oracle, &out)?;
         let backend = crate::backends::build(&modules, Some(&data), &examples)?;
-        let scores = sdvp_eval::subtasks::score_subtasks(&subtasks, backend.as_ref(), 64);
+        let mut scores = sdvp_eval::subtasks::score_subtasks(&subtasks, backend.as_ref(), 64);
+        // A neural detector is also scored on its whole ranked output (every box above
+        // 0.01, as training validates it): AP@0.5 as detection benchmarks define it, apart
+        // from the operating threshold.
+        let mut ranked = sdvp_modules::ModulesSpec::parse(&modules, Some(&data))?;
+        if ranked.set_option(ModuleKind::Detect, "owlvit", "threshold", 0.01.into())? {
+            let detect: Vec<_> = subtasks
+                .iter()
+                .filter(|(r, _)| r.kind() == ModuleKind::Detect)
+                .cloned()
+                .collect();
+            let backend = crate::backends::build_parsed(&ranked, Some(&data), &examples)?;
+            let r = sdvp_eval::subtasks::score_subtasks(&detect, backend.as_ref(), 64);
+            if let (Some(ap), Some(entry)) =
+                (r["detect"].get("ap50").cloned(), scores.get_mut("detect"))
+            {
+                entry["ap50_ranked"] = ap;
+            }
+        }
         let result = serde_json::json!({
             "task": task, "split": split, "modules": modules,
             "examples": examples.len(), "subtasks": subtasks.len(), "scores": scores,
         });
         sdvp_eval::write_json_atomic(&out.join("subtasks.json"), &result)?;
         for (kind, v) in scores.as_object().into_iter().flatten() {
-            let extra = v
+            let mut extra = v
                 .get("ap50")
                 .map(|a| {
                     format!(
@@ -166,6 +185,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<i32> {
                     )
                 })
                 .unwrap_or_default();
+            if let Some(a) = v.get("ap50_ranked").and_then(|a| a.as_f64()) {
+                extra.push_str(&format!(" ({a:.4} over the ranked output)"));
+            }
             println!(
                 "{task}/{split} {kind}: accuracy {:.4} ({}/{}, {} failed){extra}",
                 v["accuracy"].as_f64().unwrap_or(0.0),

@@ -38,6 +38,9 @@ pub struct TrainArgs {
     /// Items per step (1 to 4096; default: the model's schedule).
     #[arg(long, value_parser = usize_range(1, 4096))]
     batch: Option<usize>,
+    /// Peak learning rate (above 0, at most 1; default: the model's schedule).
+    #[arg(long, value_parser = learning_rate)]
+    lr: Option<f64>,
     /// Use at most this many training and validation scenes (1 to 10 000 000).
     #[arg(long, value_parser = usize_range(1, 10_000_000))]
     max_scenes: Option<usize>,
@@ -53,11 +56,23 @@ pub struct TrainArgs {
     only: Vec<String>,
 }
 
+fn learning_rate(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|e| format!("`{s}` is not a number: {e}"))?;
+    if v.is_finite() && v > 0.0 && v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is not in (0, 1]"))
+    }
+}
+
 pub fn run(args: TrainArgs) -> anyhow::Result<i32> {
     let opts = TrainOptions {
         seed: args.seed,
         steps: args.steps,
         batch: args.batch,
+        lr: args.lr,
         max_scenes: args.max_scenes,
         val_items: args.val_items.unwrap_or(0),
         eval_every: args.eval_every,

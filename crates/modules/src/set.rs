@@ -407,6 +407,30 @@ impl ModulesSpec {
         })
     }
 
+    /// Sets option `key` of the module answering `kind` calls, if it is of architecture
+    /// `arch` (as an override on top of the spec); returns whether one was changed. Scoring
+    /// uses it to read a thresholded detector's whole ranked output.
+    pub fn set_option(
+        &mut self,
+        kind: ModuleKind,
+        arch: &str,
+        key: &str,
+        value: serde_json::Value,
+    ) -> anyhow::Result<bool> {
+        let Some(mut r) = self.resolved()?.into_iter().find(|r| r.kind == kind) else {
+            return Ok(false);
+        };
+        if r.arch != arch {
+            return Ok(false);
+        }
+        if !r.options.is_object() {
+            r.options = serde_json::Value::Object(Default::default());
+        }
+        r.options[key] = value;
+        self.overrides.push(r);
+        Ok(true)
+    }
+
     /// Every module of the spec: the base set's entries with the overrides applied.
     pub fn resolved(&self) -> anyhow::Result<Vec<Resolved>> {
         let mut by_kind: BTreeMap<ModuleKind, Resolved> = BTreeMap::new();

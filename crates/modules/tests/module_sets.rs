@@ -71,6 +71,38 @@ fn overrides_replace_one_kind() {
 }
 
 #[test]
+fn set_option_changes_only_a_module_of_the_named_architecture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = tmp.path().join("set");
+    set_of_fixtures(&set);
+    let mut spec = ModulesSpec::parse(set.to_str().unwrap(), None).unwrap();
+    let threshold = |s: &ModulesSpec| {
+        s.resolved()
+            .unwrap()
+            .into_iter()
+            .find(|m| m.kind == ModuleKind::Detect)
+            .unwrap()
+            .options["threshold"]
+            .clone()
+    };
+    assert_eq!(threshold(&spec), 0.2);
+    assert!(spec
+        .set_option(ModuleKind::Detect, "owlvit", "threshold", 0.01.into())
+        .unwrap());
+    assert_eq!(threshold(&spec), 0.01);
+    // The other kinds keep their entries; a kind of another architecture is left alone.
+    assert_eq!(spec.resolved().unwrap().len(), 4);
+    assert!(!spec
+        .set_option(ModuleKind::Vqa, "owlvit", "threshold", 0.01.into())
+        .unwrap());
+    let oracle = format!("oracle:{}", tmp.path().display());
+    let mut spec = ModulesSpec::parse(&oracle, None).unwrap();
+    assert!(!spec
+        .set_option(ModuleKind::Detect, "owlvit", "threshold", 0.01.into())
+        .unwrap());
+}
+
+#[test]
 fn bad_specifications_name_what_is_wrong() {
     let blip = fixture("blip");
     let owl = fixture("owlvit");

@@ -6,6 +6,9 @@
 //! phrases: some naming objects there by a random subset of their attributes ("star",
 //! "red object", "large blue metal circle"), some random. Every object a phrase matches
 //! whose box centre lies in the region is a target, as the oracle answers `detect`.
+//! A task's teacher also learns the `detect` calls of its task's gold programs on the train
+//! split (region and phrase as the program sent them, each completed with drawn phrases),
+//! and is selected on its val split's calls too.
 
 use crate::export::{clip_style_assets, write_checkpoint};
 use crate::runner::Trainee;
@@ -150,8 +153,21 @@ fn object_phrase(o: &sdvp_data::scene::Object, rng: &mut SplitMix64) -> Phrase {
 
 /// Draws one item from scene `si`.
 pub fn draw_item(scenes: &SplitScenes, si: usize, rng: &mut SplitMix64) -> DetectItem {
+    let region = random_region(&scenes.scenes[si], rng);
+    draw_item_in(scenes, si, region, Vec::new(), Vec::new(), rng)
+}
+
+/// An item of region `region` of scene `si`: the given phrases with their targets first,
+/// then drawn phrases up to [`QUERIES`].
+fn draw_item_in(
+    scenes: &SplitScenes,
+    si: usize,
+    region: BBox,
+    mut phrases: Vec<String>,
+    mut targets: Vec<Vec<BBox>>,
+    rng: &mut SplitMix64,
+) -> DetectItem {
     let scene = &scenes.scenes[si];
-    let region = random_region(scene, rng);
     let inside: Vec<&sdvp_data::scene::Object> = scene
         .objects
         .iter()
@@ -160,9 +176,8 @@ pub fn draw_item(scenes: &SplitScenes, si: usize, rng: &mut SplitMix64) -> Detec
             cx >= region.x0 && cx < region.x1 && cy >= region.y0 && cy < region.y1
         })
         .collect();
-    let mut phrases = Vec::with_capacity(QUERIES);
-    let mut seen = BTreeSet::new();
-    for k in 0..QUERIES {
+    let mut seen: BTreeSet<String> = phrases.iter().cloned().collect();
+    for k in phrases.len()..QUERIES {
         let p = if k < 3 && !inside.is_empty() && rng.chance(0.8) {
             let o = inside[rng.below(inside.len())];
             object_phrase(o, rng)
@@ -171,28 +186,26 @@ pub fn draw_item(scenes: &SplitScenes, si: usize, rng: &mut SplitMix64) -> Detec
         };
         let text = p.text();
         if seen.insert(text.clone()) {
-            phrases.push(p);
+            targets.push(
+                inside
+                    .iter()
+                    .filter(|o| p.matches(o))
+                    .map(|o| clip_to(o.bbox, region))
+                    .collect(),
+            );
+            phrases.push(text);
         }
     }
-    let targets = phrases
-        .iter()
-        .map(|p| {
-            inside
-                .iter()
-                .filter(|o| p.matches(o))
-                .map(|o| clip_to(o.bbox, region))
-                .collect()
-        })
-        .collect();
     DetectItem {
         scene: si,
         region,
-        phrases: phrases.iter().map(Phrase::text).collect(),
+        phrases,
         targets,
     }
 }
 
-fn clip_to(b: BBox, r: BBox) -> BBox {
+/// `b` clipped to region `r`, as a detector sees an object cut by a crop.
+pub(crate) fn clip_to(b: BBox, r: BBox) -> BBox {
     BBox::new(
         b.x0.max(r.x0),
         b.y0.max(r.y0),
@@ -210,6 +223,8 @@ pub struct DetectTrainee {
     processor: ImageProcessor,
     assets: PathBuf,
     train: SplitScenes,
+    /// A teacher's task sub-tasks, drawn besides the scenes' random items.
+    task_items: Vec<DetectItem>,
     val: SplitScenes,
     val_items: Vec<DetectItem>,
     device: Device,
@@ -248,10 +263,28 @@ impl DetectTrainee {
             processor,
             assets: assets.to_path_buf(),
             train,
+            task_items: Vec::new(),
             val,
             val_items,
             device,
         })
+    }
+
+    /// Adds a teacher's task sub-tasks: `train` to the items drawn in training (each
+    /// completed with drawn phrases on its region), the first `val_limit` of `val` (shuffled,
+    /// seeded) to the validation items.
+    pub fn add_items(
+        &mut self,
+        train: Vec<DetectItem>,
+        mut val: Vec<DetectItem>,
+        val_limit: usize,
+        seed: u64,
+    ) {
+        self.task_items.extend(train);
+        let mut rng = SplitMix64::derive_named(seed, &["detect-val-extra"], 0);
+        rng.shuffle(&mut val);
+        val.truncate(val_limit);
+        self.val_items.extend(val);
     }
 
     /// Pixels and padded query ids of `items` (each padded to [`QUERIES`] queries).
@@ -328,12 +361,25 @@ impl Trainee for DetectTrainee {
         ParamFilter::new(&["owlvit.logit_scale", "owlvit.visual_projection.*"]).unwrap_or_default()
     }
     fn train_len(&self) -> usize {
-        self.train.len()
+        self.train.len() + self.task_items.len()
     }
     fn loss(&self, batch: &[usize], rng: &mut SplitMix64) -> Result<(Tensor, Vec<(String, f64)>)> {
+        let n_scenes = self.train.len();
         let items: Vec<DetectItem> = batch
             .iter()
-            .map(|&si| draw_item(&self.train, si, rng))
+            .map(
+                |&i| match i.checked_sub(n_scenes).and_then(|k| self.task_items.get(k)) {
+                    Some(t) => draw_item_in(
+                        &self.train,
+                        t.scene,
+                        t.region,
+                        t.phrases.clone(),
+                        t.targets.clone(),
+                        rng,
+                    ),
+                    None => draw_item(&self.train, i, rng),
+                },
+            )
             .collect();
         let (px, ids, mask) = self.inputs(&self.train, &items)?;
         let out = self.model.forward(&px, &ids, Some(&mask))?;

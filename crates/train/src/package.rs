@@ -278,6 +278,9 @@ pub fn train_all(
         "world": {"seed": world.seed, "scale": format!("{:?}", world.scale).to_lowercase(), "size": world.size},
         "models": manifest_models,
         "files": files,
+        // The sum over every installed model's own run, also those kept from an earlier
+        // `--only` install; this command's wall time is apart.
+        "seconds_all_models": all.values().map(|s| s.seconds).sum::<f64>(),
         "seconds_this_run": total.elapsed().as_secs_f64(),
     });
     write_json_atomic(&manifest, &weights.join("manifest.json"))?;

@@ -13,7 +13,7 @@ use crate::generator::{
 };
 use crate::runner::{train, RunDir, RunSummary, Schedule, Trainee};
 use crate::scenes::SplitScenes;
-use crate::subtask_items::task_vqa_items;
+use crate::subtask_items::{task_detect_items, task_vqa_items};
 use crate::vocab::world_words;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
@@ -206,6 +206,7 @@ pub struct TrainOptions {
     pub seed: u64,
     pub steps: Option<u64>,
     pub batch: Option<usize>,
+    pub lr: Option<f64>,
     /// At most this many training scenes (tests use a handful).
     pub max_scenes: Option<usize>,
     /// Validation items scored at each validation.
@@ -229,6 +230,9 @@ pub fn train_model(
     }
     if let Some(b) = opts.batch {
         schedule.batch = b;
+    }
+    if let Some(lr) = opts.lr {
+        schedule.lr = lr;
     }
     if let Some(e) = opts.eval_every {
         schedule.eval_every = e;
@@ -296,7 +300,15 @@ pub fn train_model(
             } else {
                 OwlSize::TEACHER
             };
-            Box::new(DetectTrainee::new(
+            // A teacher learns its task's own detect calls too (train split; val for selection).
+            let extra = match model {
+                ModelName::TeacherDetect(t) => Some((
+                    task_detect_items(world, t, &train_scenes, &run.join("subtasks-train"))?,
+                    task_detect_items(world, t, &val_scenes, &run.join("subtasks-val"))?,
+                )),
+                _ => None,
+            };
+            let mut trainee = DetectTrainee::new(
                 size,
                 &words,
                 &run.join("assets"),
@@ -304,7 +316,11 @@ pub fn train_model(
                 val_scenes,
                 opts.seed,
                 val_items.min(300),
-            )?)
+            )?;
+            if let Some((train, val)) = extra {
+                trainee.add_items(train, val, val_items.min(300), opts.seed);
+            }
+            Box::new(trainee)
         }
         ModelName::Clip => Box::new(ClipTrainee::new(
             ClipSize::STUDENT,

@@ -1,23 +1,25 @@
-//! A task's own VQA sub-tasks as training items: the `vqa` calls its gold programs make on
-//! the oracle (both styles, de-duplicated), labelled from the scene graphs. A task-specific
-//! teacher learns these (verify and choose questions, relation questions on crops) besides
-//! the attribute questions every VQA model learns.
+//! A task's own sub-tasks as training items: the `vqa` and `detect` calls its gold programs
+//! make on the oracle (both styles, de-duplicated), labelled from the scene graphs. A
+//! task-specific teacher learns these (verify and choose questions, relation questions on
+//! crops; the phrases and regions its programs detect) besides the items every model of its
+//! kind learns.
 
 use crate::blip::VqaItem;
+use crate::detect::{clip_to, DetectItem};
 use crate::scenes::SplitScenes;
 use anyhow::Result;
 use sdvp_core::{Request, Response};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// The `vqa` sub-tasks of `task`'s `split` (which must be train or val) whose image lies in
-/// `scenes`; the oracle's runs are kept under `work`.
-pub fn task_vqa_items(
+/// The sub-tasks of `task`'s `split` (which must be train or val) whose image lies in
+/// `scenes`, each with its scene's index; the oracle's runs are kept under `work`.
+fn task_subtasks(
     world: &Path,
     task: &str,
     scenes: &SplitScenes,
     work: &Path,
-) -> Result<Vec<VqaItem>> {
+) -> Result<Vec<(usize, Request, Response)>> {
     let split = scenes.split.as_str();
     let index: HashMap<&str, usize> = scenes
         .scenes
@@ -40,14 +42,52 @@ pub fn task_vqa_items(
     let pairs = sdvp_eval::subtasks::gold_subtasks(&examples, task, split, &oracle, work)?;
     Ok(pairs
         .into_iter()
-        .filter_map(|(q, r)| match (q, r) {
-            (Request::Vqa { image, question }, Response::Answer { text, .. }) => {
-                let scene = *index.get(image.source.as_str())?;
-                Some(VqaItem {
+        .filter_map(|(q, r)| {
+            let scene = *index.get(q.image()?.source.as_str())?;
+            Some((scene, q, r))
+        })
+        .collect())
+}
+
+/// The `vqa` sub-tasks of `task`'s `split` whose image lies in `scenes`.
+pub fn task_vqa_items(
+    world: &Path,
+    task: &str,
+    scenes: &SplitScenes,
+    work: &Path,
+) -> Result<Vec<VqaItem>> {
+    Ok(task_subtasks(world, task, scenes, work)?
+        .into_iter()
+        .filter_map(|(scene, q, r)| match (q, r) {
+            (Request::Vqa { image, question }, Response::Answer { text, .. }) => Some(VqaItem {
+                scene,
+                object_box: image.crops.last().copied(),
+                question,
+                answer: text,
+            }),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The `detect` sub-tasks of `task`'s `split` whose image lies in `scenes`: the region the
+/// program sent, the phrase, and the oracle's boxes (clipped to the region).
+pub fn task_detect_items(
+    world: &Path,
+    task: &str,
+    scenes: &SplitScenes,
+    work: &Path,
+) -> Result<Vec<DetectItem>> {
+    Ok(task_subtasks(world, task, scenes, work)?
+        .into_iter()
+        .filter_map(|(scene, q, r)| match (q, r) {
+            (Request::Detect { image, object }, Response::Detections { boxes, .. }) => {
+                let region = image.region();
+                Some(DetectItem {
                     scene,
-                    object_box: image.crops.last().copied(),
-                    question,
-                    answer: text,
+                    region,
+                    phrases: vec![object],
+                    targets: vec![boxes.into_iter().map(|b| clip_to(b, region)).collect()],
                 })
             }
             _ => None,
