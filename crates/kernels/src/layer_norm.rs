@@ -75,8 +75,9 @@ impl CustomOp3 for LayerNorm {
                 for (j, y) in block.chunks_mut(n).enumerate() {
                     let xr = &x[(row0 + j) * n..][..n];
                     let (mean, rstd) = stats(xr, self.eps);
-                    for i in 0..n {
-                        y[i] = (xr[i] - mean) * rstd * w[i] + b[i];
+                    // Iterators, not indices: without bounds checks the loop vectorises.
+                    for (((y, &xv), &wv), &bv) in y.iter_mut().zip(xr).zip(w).zip(b) {
+                        *y = (xv - mean) * rstd * wv + bv;
                     }
                 }
             },
@@ -145,18 +146,29 @@ impl CustomOp3 for LayerNormBackward {
                     let at = (row0 + j) * n;
                     let (xr, gr) = (&x[at..at + n], &g[at..at + n]);
                     let (mean, rstd) = stats(xr, self.eps);
+                    for (h, &xv) in xhat.iter_mut().zip(xr) {
+                        *h = (xv - mean) * rstd;
+                    }
+                    // The two sums stay serial, in index order (as they were first written).
                     let (mut sum_gw, mut sum_gw_xhat) = (0f32, 0f32);
-                    for i in 0..n {
-                        xhat[i] = (xr[i] - mean) * rstd;
-                        let gw = gr[i] * w[i];
+                    for ((&gv, &wv), &h) in gr.iter().zip(w).zip(xhat.iter()) {
+                        let gw = gv * wv;
                         sum_gw += gw;
-                        sum_gw_xhat += gw * xhat[i];
+                        sum_gw_xhat += gw * h;
                     }
                     let (a, c) = (sum_gw / n as f32, sum_gw_xhat / n as f32);
-                    for i in 0..n {
-                        dxr[i] = rstd * (gr[i] * w[i] - a - xhat[i] * c);
-                        acc[i] += gr[i] * xhat[i];
-                        acc[n + i] += gr[i];
+                    let (dw, db) = acc.split_at_mut(n);
+                    for (((((d, &gv), &wv), &h), dwv), dbv) in dxr
+                        .iter_mut()
+                        .zip(gr)
+                        .zip(w)
+                        .zip(xhat.iter())
+                        .zip(dw.iter_mut())
+                        .zip(db.iter_mut())
+                    {
+                        *d = rstd * (gv * wv - a - h * c);
+                        *dwv += gv * h;
+                        *dbv += gv;
                     }
                 }
                 acc

@@ -166,6 +166,16 @@ fn val_regions(
     out
 }
 
+/// The kind of a question for the per-kind scores: the attribute a "What …" question asks
+/// for, else `yes_no_or_choice`.
+fn question_kind(question: &str) -> &str {
+    if question.starts_with("What ") {
+        question.split_whitespace().nth(1).unwrap_or("?")
+    } else {
+        "yes_no_or_choice"
+    }
+}
+
 /// A BLIP VQA model with its training and validation items.
 pub struct BlipTrainee {
     pub varmap: VarMap,
@@ -238,6 +248,33 @@ impl BlipTrainee {
         self.train_items.extend(train);
         let extra = val_regions(&self.val, val, seed, "vqa-val-extra", val_limit);
         self.val_items.extend(extra);
+    }
+
+    /// Validation accuracy of answering every question with its kind's most frequent
+    /// training answer: what a model that ignores the image reaches.
+    pub fn answer_prior(&self) -> f64 {
+        let mut counts: std::collections::BTreeMap<&str, std::collections::BTreeMap<&str, usize>> =
+            Default::default();
+        for it in &self.train_items {
+            *counts
+                .entry(question_kind(&it.question))
+                .or_default()
+                .entry(it.answer.as_str())
+                .or_default() += 1;
+        }
+        let majority = |kind: &str| {
+            counts.get(kind).and_then(|c| {
+                c.iter()
+                    .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                    .map(|(a, _)| *a)
+            })
+        };
+        let right = self
+            .val_items
+            .iter()
+            .filter(|(it, _)| majority(question_kind(&it.question)) == Some(it.answer.as_str()))
+            .count();
+        right as f64 / self.val_items.len().max(1) as f64
     }
 
     fn pixels(&self, scenes: &SplitScenes, regions: &[(usize, BBox)]) -> Result<Tensor> {
@@ -321,12 +358,7 @@ impl Trainee for BlipTrainee {
         let mut by_attr: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
         let mut correct = 0usize;
         for ((it, _), g) in self.val_items.iter().zip(&got) {
-            let attr = if it.question.starts_with("What ") {
-                it.question.split_whitespace().nth(1).unwrap_or("?")
-            } else {
-                "yes_no_or_choice"
-            };
-            let e = by_attr.entry(attr).or_default();
+            let e = by_attr.entry(question_kind(&it.question)).or_default();
             e.1 += 1;
             if *g == it.answer {
                 correct += 1;
@@ -338,6 +370,7 @@ impl Trainee for BlipTrainee {
         for (k, (c, t)) in by_attr {
             out.push((format!("acc_{k}"), c as f64 / t.max(1) as f64));
         }
+        out.push(("prior".to_string(), self.answer_prior()));
         Ok(out)
     }
     fn export(&self, dir: &Path) -> Result<()> {

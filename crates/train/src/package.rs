@@ -229,6 +229,7 @@ pub fn train_all(
                 "best_step": s.best_step,
                 "metrics": s.best.iter().cloned().collect::<BTreeMap<String, f64>>(),
                 "seconds": s.seconds,
+                "warnings": s.warnings,
                 "files": hashes,
             }),
         );

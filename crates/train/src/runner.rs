@@ -86,6 +86,27 @@ pub struct RunSummary {
     /// Wall seconds of this process's share of the run (a resumed run counts only its part).
     pub seconds: f64,
     pub train_items: usize,
+    /// What the run's validation says went wrong (e.g. accuracy at the answer prior).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// A VQA model whose best validation accuracy does not beat the answer prior by this has not
+/// learned from the image: at too high a learning rate the BLIP models of the world learn
+/// only the answers' frequencies, and their loss curve still looks healthy.
+pub const PRIOR_MARGIN: f64 = 0.05;
+
+/// Warnings about a best validation: accuracy no better than its `prior`.
+pub fn validation_warnings(best: &[(String, f64)]) -> Vec<String> {
+    let get = |k: &str| best.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+    match (get("accuracy"), get("prior")) {
+        (Some(acc), Some(prior)) if acc < prior + PRIOR_MARGIN => vec![format!(
+            "best validation accuracy {acc:.3} does not beat the answer prior {prior:.3} \
+             (every question answered with its kind's most frequent answer) by {PRIOR_MARGIN}: \
+             the model has not learned from the image; try a lower --lr or more --steps"
+        )],
+        _ => Vec::new(),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -328,7 +349,11 @@ pub fn train(
         best: extra.best.clone(),
         seconds: extra.seconds,
         train_items: n,
+        warnings: validation_warnings(&extra.best),
     };
+    for w in &summary.warnings {
+        eprintln!("warning: {name}: {w}");
+    }
     write_atomic(&serde_json::to_vec_pretty(&summary)?, &run.summary())?;
     draw_curves(name, &run.metrics(), &run.curves())?;
     Ok(summary)
@@ -355,4 +380,23 @@ pub fn draw_curves(name: &str, metrics: &Path, out: &Path) -> Result<()> {
         &vals,
         out,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validation_warnings;
+
+    fn best(acc: f64, prior: f64) -> Vec<(String, f64)> {
+        vec![("accuracy".into(), acc), ("prior".into(), prior)]
+    }
+
+    #[test]
+    fn accuracy_at_the_answer_prior_is_a_warning() {
+        assert_eq!(validation_warnings(&best(0.29, 0.28)).len(), 1);
+        assert!(validation_warnings(&best(0.29, 0.28))[0].contains("0.280"));
+        assert!(validation_warnings(&best(0.72, 0.28)).is_empty());
+        // Runs without a prior (detectors, CLIP, the generator) are not judged.
+        assert!(validation_warnings(&[("accuracy".into(), 0.1)]).is_empty());
+        assert!(validation_warnings(&[("ap50".into(), 0.0)]).is_empty());
+    }
 }
