@@ -48,9 +48,11 @@ lines = ["# Premise table", "", "## Sub-tasks (val): student vs teacher",
 for task in ["gqa-world", "nlvr-world", "attr-world"]:
     s = sub(task, "student")
     tg, tn = sub(task, "teacher-gqa-world"), sub(task, "teacher-nlvr-world")
-    for kind, metric in [("vqa", "accuracy"), ("detect", "ap50"), ("detect", "ap50_ranked")]:
+    names = {"accuracy": "accuracy", "ap50_ranked": "AP@0.5 (all boxes ranked by score)",
+             "ap50": "AP@0.5 of the boxes above the module's threshold"}
+    for kind, metric in [("vqa", "accuracy"), ("detect", "ap50_ranked"), ("detect", "ap50")]:
         if kind in s:
-            lines.append(f"| {task} | {kind} | {metric} | {100*s[kind][metric]:.1f} | "
+            lines.append(f"| {task} | {kind} | {names[metric]} | {100*s[kind][metric]:.1f} | "
                          f"{100*tg[kind][metric]:.1f} | {100*tn[kind][metric]:.1f} | {s[kind]['n']} |")
 lines += ["", "## VQA sub-tasks (val) by question form: accuracy", "",
           "| sub-tasks of | form | student | teacher gqa-world | teacher nlvr-world | n |",

@@ -58,6 +58,19 @@ impl BBox {
         let dy = self.height() * factor;
         BBox::new(self.x0 - dx, self.y0 - dy, self.x1 + dx, self.y1 + dy).intersect(bounds)
     }
+    /// At least `side` wide and high, widened about its centre and shifted (not clipped) to
+    /// stay inside `bounds`, so that every widened box of one image shows the same scale.
+    /// A side longer than `bounds` allows is that of `bounds`.
+    pub fn widen_to(&self, side: f32, bounds: &BBox) -> BBox {
+        let fit = |lo: f32, hi: f32, min: f32, max: f32| -> (f32, f32) {
+            let len = (hi - lo).max(side).min(max - min);
+            let start = ((lo + hi - len) / 2.0).clamp(min, max - len);
+            (start, start + len)
+        };
+        let (x0, x1) = fit(self.x0, self.x1, bounds.x0, bounds.x1);
+        let (y0, y1) = fit(self.y0, self.y1, bounds.y0, bounds.y1);
+        BBox::new(x0, y0, x1, y1)
+    }
     pub fn is_empty(&self) -> bool {
         self.width() < 1.0 || self.height() < 1.0
     }
@@ -212,5 +225,28 @@ pub fn normalize_answer(s: &str) -> String {
         "true" => "yes".into(),
         "false" => "no".into(),
         _ => t,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BBox;
+
+    #[test]
+    fn widen_to_keeps_the_centre_and_shifts_at_borders() {
+        let image = BBox::new(0.0, 0.0, 128.0, 100.0);
+        // Small: widened about its centre.
+        let b = BBox::new(40.0, 40.0, 60.0, 50.0).widen_to(48.0, &image);
+        assert_eq!((b.x0, b.y0, b.x1, b.y1), (26.0, 21.0, 74.0, 69.0));
+        // At a corner: shifted inside, still 48 on a side.
+        let b = BBox::new(2.0, 90.0, 12.0, 99.0).widen_to(48.0, &image);
+        assert_eq!((b.x0, b.y0, b.x1, b.y1), (0.0, 52.0, 48.0, 100.0));
+        // Already large: unchanged.
+        let big = BBox::new(10.0, 10.0, 70.0, 80.0);
+        let b = big.widen_to(48.0, &image);
+        assert_eq!((b.x0, b.y0, b.x1, b.y1), (10.0, 10.0, 70.0, 80.0));
+        // Wider than the image allows: the image's side.
+        let b = BBox::new(50.0, 50.0, 60.0, 60.0).widen_to(200.0, &image);
+        assert_eq!((b.x0, b.y0, b.x1, b.y1), (0.0, 0.0, 128.0, 100.0));
     }
 }

@@ -49,6 +49,11 @@ pub struct VqaOptions {
     /// Rank these answers instead of generating (closed-vocabulary VQA).
     #[serde(default)]
     pub answers: Vec<String>,
+    /// Widen crops smaller than this many source pixels on a side to it (about their
+    /// centre), so that the model sees objects at the image's scale: a resized tight crop
+    /// shows a small and a large object alike. The model must be trained with the same.
+    #[serde(default)]
+    pub min_crop_px: Option<u32>,
 }
 
 fn default_beams() -> usize {
@@ -65,6 +70,7 @@ impl Default for VqaOptions {
             num_beams: default_beams(),
             max_length: default_max_length(),
             answers: Vec::new(),
+            min_crop_px: None,
         }
     }
 }
@@ -76,6 +82,11 @@ impl VqaOptions {
         }
         if !(2..=64).contains(&self.max_length) {
             anyhow::bail!("max_length must be in 2..=64, got {}", self.max_length);
+        }
+        if let Some(px) = self.min_crop_px {
+            if !(1..=4096).contains(&px) {
+                anyhow::bail!("min_crop_px must be in 1..=4096, got {px}");
+            }
         }
         Ok(())
     }
@@ -382,7 +393,8 @@ impl Backend for BlipVqa {
                 "blip-vqa answers only vqa, verify and classify calls",
             );
         }
-        let batch = BatchCrops::load(kind, requests, &self.images, |r| match r {
+        let min_side = self.options.min_crop_px.map(|px| px as f32);
+        let batch = BatchCrops::load_widened(kind, requests, &self.images, min_side, |r| match r {
             Request::Vqa { question, .. } => Ok((question.clone(), Vec::new())),
             Request::Verify { text, .. } => verify_question(text)
                 .map(|q| (q, Vec::new()))

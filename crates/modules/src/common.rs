@@ -126,6 +126,17 @@ impl<T> BatchCrops<T> {
         kind: ModuleKind,
         requests: &[Request],
         images: &ImageCache,
+        extra: impl FnMut(&Request) -> Result<T, String>,
+    ) -> Self {
+        Self::load_widened(kind, requests, images, None, extra)
+    }
+
+    /// As [`BatchCrops::load`], with crops widened to at least `min_side` source pixels.
+    pub fn load_widened(
+        kind: ModuleKind,
+        requests: &[Request],
+        images: &ImageCache,
+        min_side: Option<f32>,
         mut extra: impl FnMut(&Request) -> Result<T, String>,
     ) -> Self {
         let mut ok = Vec::new();
@@ -150,7 +161,7 @@ impl<T> BatchCrops<T> {
                     continue;
                 }
             };
-            match images.crop(image) {
+            match images.crop_widened(image, min_side) {
                 Ok(c) => ok.push((i, c, item)),
                 Err(e) => answers[i] = Some(Err(ModuleError::new(kind, format!("{e:#}")))),
             }

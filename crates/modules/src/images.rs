@@ -118,9 +118,22 @@ impl ImageCache {
 
     /// The pixels `image` shows: its source cut to its region.
     pub fn crop(&self, image: &ImageRef) -> anyhow::Result<Crop> {
+        self.crop_widened(image, None)
+    }
+
+    /// As [`ImageCache::crop`], with a region narrower or lower than `min_side` source
+    /// pixels widened to it ([`BBox::widen_to`]; the widened crop may reach outside the
+    /// region, into its source).
+    pub fn crop_widened(&self, image: &ImageRef, min_side: Option<f32>) -> anyhow::Result<Crop> {
         let full = self.source(&image.source)?;
         let (w, h) = full.dimensions();
-        let (x0, y0, x1, y1) = pixel_rect(image.region(), w, h);
+        let region = match min_side {
+            Some(side) => image
+                .region()
+                .widen_to(side, &BBox::new(0.0, 0.0, w as f32, h as f32)),
+            None => image.region(),
+        };
+        let (x0, y0, x1, y1) = pixel_rect(region, w, h);
         let pixels = image::imageops::crop_imm(full.as_ref(), x0, y0, x1 - x0, y1 - y0).to_image();
         Ok(Crop {
             pixels,

@@ -447,3 +447,69 @@ fn dpt_batch_equals_one_at_a_time_and_is_a_region_median() {
     };
     assert_eq!(*value, all[(all.len() - 1) / 2]);
 }
+
+/// `min_crop_px` widens a small crop about its centre (shifted inside the image), so the
+/// model answers exactly as it answers the widened crop asked plainly; bad values are
+/// refused by name.
+#[test]
+fn blip_vqa_min_crop_px_answers_on_the_widened_crop() {
+    use sdvp_modules::blip_vqa::BlipVqa;
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = images(tmp.path());
+    let load = |options: serde_json::Value| {
+        BlipVqa::load(
+            Checkpoint::open("blip-vqa", &fixture("blip")).unwrap(),
+            serde_json::from_value(options).unwrap(),
+            cache.clone(),
+        )
+    };
+    let widened = load(serde_json::json!({"min_crop_px": 48})).unwrap();
+    let plain = load(serde_json::json!({})).unwrap();
+    let ask = |image: ImageRef| Request::Vqa {
+        image,
+        question: "what color is the object?".into(),
+    };
+    // (10, 10)-(20, 20) widened to 48 in an 80×60 image: (0, 0)-(48, 48).
+    let cases = [
+        (
+            BBox::new(10.0, 10.0, 20.0, 20.0),
+            BBox::new(0.0, 0.0, 48.0, 48.0),
+        ),
+        (
+            BBox::new(60.0, 40.0, 70.0, 58.0),
+            BBox::new(32.0, 12.0, 80.0, 60.0),
+        ),
+    ];
+    let mut compared = 0;
+    for k in 0..3 {
+        for (small, wide) in cases {
+            let got = widened.run_batch(ModuleKind::Vqa, &[ask(image(k, Some(small)))]);
+            let want = plain.run_batch(ModuleKind::Vqa, &[ask(image(k, Some(wide)))]);
+            let tight = plain.run_batch(ModuleKind::Vqa, &[ask(image(k, Some(small)))]);
+            match (&got[0], &want[0], &tight[0]) {
+                (
+                    Ok(Response::Answer {
+                        text: a, score: s, ..
+                    }),
+                    Ok(Response::Answer {
+                        text: b, score: t, ..
+                    }),
+                    Ok(Response::Answer { score: u, .. }),
+                ) => {
+                    // The random fixture's scores are tiny: compare them relatively.
+                    assert_eq!(a, b);
+                    assert!((s - t).abs() <= 1e-4 * s.max(*t), "{s} vs {t}");
+                    assert!(
+                        (s - u).abs() > 1e-2 * s.max(*u),
+                        "the option changed nothing: {s} vs {u}"
+                    );
+                    compared += 1;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(compared, 6);
+    let err = load(serde_json::json!({"min_crop_px": 0})).err().unwrap();
+    assert!(format!("{err:#}").contains("min_crop_px"), "{err:#}");
+}

@@ -146,7 +146,8 @@ fn module_sets(summaries: &BTreeMap<String, RunSummary>) -> (Value, BTreeMap<Str
             t.to_string(),
             json!({
                 "vqa": {"arch": "blip-vqa", "weights": "vqa",
-                        "options": {"answers": teacher_answers()}},
+                        "options": {"answers": teacher_answers(),
+                                    "min_crop_px": crate::blip::TEACHER_MIN_CROP_PX}},
                 "detect": {"arch": "owlvit", "weights": "detect",
                            "options": {"threshold": threshold(&name)}},
             }),

@@ -291,6 +291,7 @@ pub fn train_model(
             )?;
             if let Some((train, val)) = extra {
                 trainee.add_items(train, val, val_items, opts.seed);
+                trainee = trainee.with_min_crop(crate::blip::TEACHER_MIN_CROP_PX);
             }
             Box::new(trainee)
         }

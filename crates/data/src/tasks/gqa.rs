@@ -27,7 +27,9 @@ pub fn verify_question(phrase: &str, attr: Attr, value: &str) -> String {
     }
 }
 
-/// A query of one attribute of a uniquely named object (shared with `attr-world`).
+/// A query of one attribute of a uniquely named object (shared with `attr-world`). Both
+/// styles ask the VQA module, as ViperGPT's own GQA programs ask `simple_query`;
+/// `best_text_match` is for choosing between named options (`choose_attr`).
 pub fn query_attr(
     o: &Object,
     scene: &Scene,
@@ -44,23 +46,12 @@ pub fn query_attr(
         format!("ANSWER0=VQA(image=IMAGE0,question='{sub}')"),
         "FINAL_RESULT=RESULT(var=ANSWER0)".into(),
     ]);
-    let answer_line = match attr {
-        Attr::Color | Attr::Size => format!("return patch.simple_query(\"{sub}\")"),
-        _ => format!(
-            "return patch.best_text_match([{}])",
-            attr.values()
-                .iter()
-                .map(|v| format!("\"{v}\""))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
     let py = python(&[
         format!("patches = image_patch.find(\"{p}\")"),
         "if len(patches) == 0:".into(),
         format!("    return image_patch.simple_query(\"{sub}\")"),
         "patch = patches[0]".into(),
-        answer_line,
+        format!("return patch.simple_query(\"{sub}\")"),
     ]);
     let text = text.replace("{P}", &surface(&p, rng));
     Some(Question::new(text, o.attr(attr), qtype).programs(step, py))

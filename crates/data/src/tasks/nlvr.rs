@@ -197,7 +197,7 @@ pub fn candidates(left: &Scene, right: &Scene, rng: &mut SplitMix64) -> Vec<Ques
                 format!("patches = {side_word}.find(\"{t}\")"),
                 "if len(patches) == 0:".into(),
                 "    return \"no\"".into(),
-                format!("return bool_to_yesno(patches[0].verify_property(\"{t}\", \"{value}\"))"),
+                format!("return bool_to_yesno(patches[0].simple_query(\"{sub}\") == \"{value}\")"),
             ]);
             let text = format!("The {t} in the {side_word} image is {value}.");
             out.push(
